@@ -1,0 +1,1 @@
+"""The `effrestore` command-line interface (typer)."""

@@ -1,0 +1,40 @@
+"""The typer application: wires one module per command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from effrestore import __version__
+from effrestore.cli.commands.models import models
+
+app = typer.Typer(
+    name="effrestore",
+    help="Restore images with efficient-attention networks, exported to ONNX and run under a measured "
+    "memory budget.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(models)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"effrestore {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """effrestore command-line interface."""
+
+
+def main() -> None:
+    app()

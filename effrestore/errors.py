@@ -1,0 +1,21 @@
+"""Typed errors. Every user-facing failure is an `EffrestoreError`; our own bugs raise `InternalError`."""
+
+
+class EffrestoreError(Exception):
+    """A problem with what the user asked for or supplied; the message says what and how to fix it."""
+
+
+class ConfigError(EffrestoreError, ValueError):
+    """An unknown model/attention name or an invalid hyper-parameter."""
+
+
+class CheckpointError(EffrestoreError):
+    """A checkpoint file that cannot be read or does not match the model it describes."""
+
+
+class InternalError(Exception):
+    """A bug in effrestore (not an `EffrestoreError`: it keeps its traceback)."""
+
+
+class DependencyError(EffrestoreError):
+    """An optional dependency (torch, onnx, tensorrt...) is missing; the message gives the pip command."""

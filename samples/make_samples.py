@@ -1,0 +1,35 @@
+"""Writes the small sample images in this folder from photos bundled with scikit-image.
+
+Each sample is a 256×256 crop saved clean (`<name>.png`) and with Gaussian noise of sigma 25 on the
+[0, 255] scale, quantised to 8 bits (`<name>-noisy25.png`). Run: python samples/make_samples.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from skimage import data
+
+HERE = Path(__file__).parent
+SIGMA = 25.0
+CROPS = {  # name -> (loader, top, left)
+    "astronaut": (data.astronaut, 30, 140),
+    "coffee": (data.coffee, 100, 200),
+    "chelsea": (data.chelsea, 20, 60),
+    "camera": (data.camera, 60, 150),
+}
+
+
+def main() -> None:
+    for index, (name, (load, top, left)) in enumerate(CROPS.items()):
+        clean = load()[top : top + 256, left : left + 256]
+        noise = np.random.default_rng(index).normal(0.0, SIGMA, clean.shape)
+        noisy = np.clip(np.round(clean.astype(np.float64) + noise), 0, 255).astype(np.uint8)
+        Image.fromarray(clean).save(HERE / f"{name}.png", optimize=True)
+        Image.fromarray(noisy).save(HERE / f"{name}-noisy25.png", optimize=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The CLI through real subprocesses: version, models table and JSON, --help of every command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from effrestore import __version__
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "effrestore", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"effrestore {__version__}"
+
+
+def test_models_json_and_table() -> None:
+    result = run_cli("models", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["restormer"]["params"] == 26126644
+    assert rows["restormer"]["attention"] == ["mdta"] * 4
+    assert 100 < rows["restormer"]["gmacs_256"] < 200
+    table = run_cli("models")
+    assert table.returncode == 0 and "restormer-s" in table.stdout
+
+
+def test_help_of_every_command() -> None:
+    from effrestore.cli.main import app
+
+    assert run_cli("--help").returncode == 0
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        result = run_cli(name, "--help")
+        assert result.returncode == 0, f"{name} --help failed: {result.stderr}"
