@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from effrestore import __version__
+from effrestore.cli.commands.evaluate import evaluate
 from effrestore.cli.commands.models import models
+from effrestore.cli.commands.train import train
 
 app = typer.Typer(
     name="effrestore",
@@ -18,6 +20,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(models)
+app.command()(train)
+app.command(name="eval")(evaluate)
 
 
 def _print_version(value: bool) -> None:
