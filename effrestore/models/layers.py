@@ -63,7 +63,7 @@ class TransformerBlock(nn.Module):
         self, dim: int, heads: int, attention: str, expansion: float, bias: bool, layernorm: LayerNormType
     ) -> None:
         super().__init__()
-        attn = build_attention(attention, dim, heads, bias=bias)
+        attn = build_attention(attention, dim, heads)
         self.has_attention = not isinstance(attn, NoAttention)
         if self.has_attention:
             self.norm1 = LayerNorm(dim, layernorm)

@@ -12,15 +12,33 @@ projection becomes C + 2hr channels); standard ONNX ops only.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from effrestore.models.attention._common import l2_normalize_pixels, merge_heads, split_heads
+from effrestore.models.attention._exportable import ExportableAttention, register_custom_op
 from effrestore.models.attention._registry import register_attention
 
 
 @register_attention("glmha")
-class GLMHA(nn.Module):
-    def __init__(self, dim: int, heads: int = 1, *, bias: bool = False, rank: int | None = None) -> None:
+@register_custom_op
+class GLMHA(ExportableAttention):
+    op_name = "GLMHA"
+    weight_names = (
+        "q",
+        "q_dwconv",
+        "kv",
+        "kv_dwconv",
+        "guide_in",
+        "guide_in_bias",
+        "guide_out",
+        "guide_out_bias",
+        "project_out",
+        "temperature",
+    )
+    attribute_names = ("heads", "rank")
+
+    def __init__(self, dim: int, heads: int = 1, *, rank: int | None = None) -> None:
         super().__init__()
         head_dim = dim // heads
         self.heads = heads
@@ -29,20 +47,54 @@ class GLMHA(nn.Module):
             raise ValueError(f"rank must be in [1, {head_dim}] (the head dimension), got {self.rank}")
         kv = 2 * heads * self.rank
         self.temperature = nn.Parameter(torch.ones(heads, 1, 1))
-        self.q = nn.Conv2d(dim, dim, 1, bias=bias)
-        self.q_dwconv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim, bias=bias)
-        self.kv = nn.Conv2d(dim, kv, 1, bias=bias)
-        self.kv_dwconv = nn.Conv2d(kv, kv, 3, padding=1, groups=kv, bias=bias)
+        self.q = nn.Conv2d(dim, dim, 1, bias=False)
+        self.q_dwconv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim, bias=False)
+        self.kv = nn.Conv2d(dim, kv, 1, bias=False)
+        self.kv_dwconv = nn.Conv2d(kv, kv, 3, padding=1, groups=kv, bias=False)
         hidden = max(1, dim // 4)
         self.guide = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, kv), nn.Sigmoid())
-        self.project_out = nn.Conv2d(dim, dim, 1, bias=bias)
+        self.project_out = nn.Conv2d(dim, dim, 1, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def weights(self) -> tuple[torch.Tensor, ...]:
+        return (
+            self.q.weight,
+            self.q_dwconv.weight,
+            self.kv.weight,
+            self.kv_dwconv.weight,
+            self.guide[0].weight,
+            self.guide[0].bias,
+            self.guide[2].weight,
+            self.guide[2].bias,
+            self.project_out.weight,
+            self.temperature,
+        )
+
+    @staticmethod
+    def functional(  # type: ignore[override]
+        x: torch.Tensor,
+        q: torch.Tensor,
+        q_dwconv: torch.Tensor,
+        kv: torch.Tensor,
+        kv_dwconv: torch.Tensor,
+        guide_in: torch.Tensor,
+        guide_in_bias: torch.Tensor,
+        guide_out: torch.Tensor,
+        guide_out_bias: torch.Tensor,
+        project_out: torch.Tensor,
+        temperature: torch.Tensor,
+        *,
+        heads: int,
+        rank: int,
+    ) -> torch.Tensor:
         _, _, height, width = x.shape
-        gate = self.guide(x.mean(dim=(2, 3)))[:, :, None, None]  # B×2hr×1×1, per-sample instance guidance
-        k, v = (self.kv_dwconv(self.kv(x)) * gate).chunk(2, dim=1)
-        q = l2_normalize_pixels(split_heads(self.q_dwconv(self.q(x)), self.heads))  # B×h×d×N
-        k = l2_normalize_pixels(split_heads(k, self.heads))  # B×h×r×N
-        v = split_heads(v, self.heads)
-        attn = ((q @ k.transpose(-2, -1)) * self.temperature).softmax(dim=-1)  # B×h×d×r
-        return self.project_out(merge_heads(attn @ v, height, width))
+        hidden = F.gelu(F.linear(x.mean(dim=(2, 3)), guide_in, guide_in_bias))
+        gate = torch.sigmoid(F.linear(hidden, guide_out, guide_out_bias))[
+            :, :, None, None
+        ]  # instance guidance
+        keys_values = F.conv2d(F.conv2d(x, kv), kv_dwconv, padding=1, groups=kv_dwconv.shape[0]) * gate
+        k, v = keys_values.chunk(2, dim=1)
+        queries = F.conv2d(F.conv2d(x, q), q_dwconv, padding=1, groups=q_dwconv.shape[0])
+        q_hat = l2_normalize_pixels(split_heads(queries, heads))  # B×h×d×N
+        k_hat = l2_normalize_pixels(split_heads(k, heads))  # B×h×r×N
+        attn = ((q_hat @ k_hat.transpose(-2, -1)) * temperature).softmax(dim=-1)  # B×h×d×r
+        return F.conv2d(merge_heads(attn @ split_heads(v, heads), height, width), project_out)

@@ -3,33 +3,52 @@
 `qkv = DWConv3×3(Conv1×1(x, C→3C))`; q, k L2-normalised over pixels; `A = softmax(τ_h · q̂ k̂ᵀ)` is d×d
 per head (the softmax runs over channels, not pixels), `o = A v`, then `project_out`. Linear in N.
 Parameter names (`qkv`, `qkv_dwconv`, `project_out`, `temperature`) equal the official ones so released
-Restormer checkpoints load with `strict=True`.
+Restormer checkpoints load with `strict=True`. Projections are bias-free, as in the released configs.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from effrestore.models.attention._common import l2_normalize_pixels, merge_heads, split_heads
+from effrestore.models.attention._exportable import ExportableAttention, register_custom_op
 from effrestore.models.attention._registry import register_attention
 
 
 @register_attention("mdta")
-class MDTA(nn.Module):
-    def __init__(self, dim: int, heads: int = 1, *, bias: bool = False) -> None:
+@register_custom_op
+class MDTA(ExportableAttention):
+    op_name = "MDTA"
+    weight_names = ("qkv", "qkv_dwconv", "project_out", "temperature")
+    attribute_names = ("heads",)
+
+    def __init__(self, dim: int, heads: int = 1) -> None:
         super().__init__()
         self.heads = heads
         self.temperature = nn.Parameter(torch.ones(heads, 1, 1))
-        self.qkv = nn.Conv2d(dim, dim * 3, 1, bias=bias)
-        self.qkv_dwconv = nn.Conv2d(dim * 3, dim * 3, 3, padding=1, groups=dim * 3, bias=bias)
-        self.project_out = nn.Conv2d(dim, dim, 1, bias=bias)
+        self.qkv = nn.Conv2d(dim, dim * 3, 1, bias=False)
+        self.qkv_dwconv = nn.Conv2d(dim * 3, dim * 3, 3, padding=1, groups=dim * 3, bias=False)
+        self.project_out = nn.Conv2d(dim, dim, 1, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def weights(self) -> tuple[torch.Tensor, ...]:
+        return (self.qkv.weight, self.qkv_dwconv.weight, self.project_out.weight, self.temperature)
+
+    @staticmethod
+    def functional(  # type: ignore[override]
+        x: torch.Tensor,
+        qkv: torch.Tensor,
+        qkv_dwconv: torch.Tensor,
+        project_out: torch.Tensor,
+        temperature: torch.Tensor,
+        *,
+        heads: int,
+    ) -> torch.Tensor:
         _, _, height, width = x.shape
-        q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
-        q = l2_normalize_pixels(split_heads(q, self.heads))
-        k = l2_normalize_pixels(split_heads(k, self.heads))
-        v = split_heads(v, self.heads)
-        attn = ((q @ k.transpose(-2, -1)) * self.temperature).softmax(dim=-1)  # B×h×d×d
-        return self.project_out(merge_heads(attn @ v, height, width))
+        mixed = F.conv2d(F.conv2d(x, qkv), qkv_dwconv, padding=1, groups=qkv_dwconv.shape[0])
+        q, k, v = mixed.chunk(3, dim=1)
+        q = l2_normalize_pixels(split_heads(q, heads))
+        k = l2_normalize_pixels(split_heads(k, heads))
+        attn = ((q @ k.transpose(-2, -1)) * temperature).softmax(dim=-1)  # B×h×d×d
+        return F.conv2d(merge_heads(attn @ split_heads(v, heads), height, width), project_out)

@@ -13,7 +13,7 @@ from effrestore.models.attention._registry import register_attention
 
 @register_attention("none")
 class NoAttention(nn.Module):
-    def __init__(self, dim: int, heads: int = 1, *, bias: bool = False) -> None:
+    def __init__(self, dim: int, heads: int = 1) -> None:
         super().__init__()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,13 +16,13 @@ from effrestore.models.attention._registry import register_attention
 
 @register_attention("sagan")
 class SAGANAttention(nn.Module):
-    def __init__(self, dim: int, heads: int = 1, *, bias: bool = False, reduction: int = 8) -> None:
+    def __init__(self, dim: int, heads: int = 1, *, reduction: int = 8) -> None:
         super().__init__()
         self.heads = heads
         qk = reduced_channels(dim, heads, reduction) * heads
-        self.f = nn.Conv2d(dim, qk, 1, bias=bias)
-        self.g = nn.Conv2d(dim, qk, 1, bias=bias)
-        self.h = nn.Conv2d(dim, dim, 1, bias=bias)
+        self.f = nn.Conv2d(dim, qk, 1, bias=False)
+        self.g = nn.Conv2d(dim, qk, 1, bias=False)
+        self.h = nn.Conv2d(dim, dim, 1, bias=False)
         self.gamma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,8 @@ MULTIPLE_OF = 2 ** (LEVELS - 1)
 @dataclass(frozen=True)
 class RestormerConfig:
     """Hyper-parameters of the backbone. `attention` is one kind for every level or one per level
-    (the refinement stage uses level 1's)."""
+    (the refinement stage uses level 1's). `bias` applies to the backbone's convolutions; the attention
+    projections are bias-free, as in the released Restormer configs."""
 
     dim: int = 48
     num_blocks: tuple[int, int, int, int] = (4, 6, 6, 8)
