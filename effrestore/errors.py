@@ -19,3 +19,15 @@ class InternalError(Exception):
 
 class DependencyError(EffrestoreError):
     """An optional dependency (torch, onnx, tensorrt...) is missing; the message gives the pip command."""
+
+
+class ExportError(EffrestoreError):
+    """Export refused or failed: unsupported option, opset too old, or parity verification failed."""
+
+
+class RewriteError(EffrestoreError):
+    """An unknown rewrite pass, or a pass that cannot apply to this graph."""
+
+
+class OnnxModelError(EffrestoreError):
+    """An ONNX file that cannot be loaded safely (corrupt, or external data outside its folder)."""

@@ -8,6 +8,8 @@ import typer
 
 from effrestore import __version__
 from effrestore.cli.commands.evaluate import evaluate
+from effrestore.cli.commands.export import export
+from effrestore.cli.commands.inspect import inspect
 from effrestore.cli.commands.models import models
 from effrestore.cli.commands.train import train
 
@@ -22,6 +24,8 @@ app = typer.Typer(
 app.command()(models)
 app.command()(train)
 app.command(name="eval")(evaluate)
+app.command()(export)
+app.command()(inspect)
 
 
 def _print_version(value: bool) -> None:

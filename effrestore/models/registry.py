@@ -65,3 +65,18 @@ def model_config(name: str, **overrides: Any) -> RestormerConfig:
 def build_model(name: str, **overrides: Any) -> Restormer:
     """Builds the registered model `name` (randomly initialised) with `overrides` applied."""
     return Restormer(model_config(name, **overrides), name=name)
+
+
+def resolve_model(source: str) -> Restormer:
+    """A model from a checkpoint path or a registered name (random weights)."""
+    from pathlib import Path
+
+    from effrestore.models.checkpoints import load_checkpoint
+
+    if Path(source).suffix.lower() in (".safetensors", ".pth", ".pt", ".ckpt") or Path(source).exists():
+        return load_checkpoint(source)
+    if source in MODELS:
+        return build_model(source)
+    raise ConfigError(
+        f"{source!r} is neither a checkpoint file nor a registered model; registered: {', '.join(list_models())}"
+    )

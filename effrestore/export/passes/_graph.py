@@ -1,0 +1,67 @@
+"""Small helpers over `onnx.GraphProto` shared by the rewrite passes."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+
+class GraphIndex:
+    """Producer/consumer maps and constant look-ups of one graph (rebuild after editing)."""
+
+    def __init__(self, graph: onnx.GraphProto) -> None:
+        self.graph = graph
+        self.producer: dict[str, onnx.NodeProto] = {}
+        self.consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+        for node in graph.node:
+            for out in node.output:
+                self.producer[out] = node
+            for name in node.input:
+                if name:
+                    self.consumers[name].append(node)
+        self.initializers = {t.name: t for t in graph.initializer}
+        self.graph_outputs = {o.name for o in graph.output}
+        self.graph_inputs = {i.name for i in graph.input}
+
+    def constant(self, name: str) -> np.ndarray | None:
+        """The value of `name` if it is an initializer or a Constant node's output."""
+        if name in self.initializers:
+            return numpy_helper.to_array(self.initializers[name])
+        node = self.producer.get(name)
+        if node is not None and node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value":
+                    return numpy_helper.to_array(attr.t)
+                if attr.name in ("value_float", "value_int"):
+                    return np.array(onnx.helper.get_attribute_value(attr))
+        return None
+
+    def only_consumer(self, name: str) -> onnx.NodeProto | None:
+        users = self.consumers.get(name, [])
+        return users[0] if len(users) == 1 and name not in self.graph_outputs else None
+
+
+def attribute(node: onnx.NodeProto, name: str, default: object = None) -> object:
+    for attr in node.attribute:
+        if attr.name == name:
+            return onnx.helper.get_attribute_value(attr)
+    return default
+
+
+_counter = itertools.count()
+
+
+def fresh_name(stem: str) -> str:
+    return f"{stem}__{next(_counter)}"
+
+
+def op_histogram(model: onnx.ModelProto) -> dict[str, int]:
+    """op type (with domain prefix for non-default domains) -> count."""
+    counts: dict[str, int] = defaultdict(int)
+    for node in model.graph.node:
+        counts[f"{node.domain}::{node.op_type}" if node.domain else node.op_type] += 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

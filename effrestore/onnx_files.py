@@ -1,0 +1,77 @@
+"""Safe ONNX file loading and atomic saving (torch-free; shared by export and runtime).
+
+External data is allowed only inside the model's own folder: a `location` that is absolute or climbs out
+with `..` is refused before any file is opened. Models over 2 GB are saved with external data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from effrestore._atomic import atomic_path
+from effrestore._lazy import require
+from effrestore.errors import OnnxModelError
+
+PROTOBUF_LIMIT = 2**31 - 1
+
+
+def _external_locations(model) -> list[str]:  # type: ignore[no-untyped-def]
+    onnx = require("onnx", "reading ONNX files")
+    tensors = list(model.graph.initializer)
+    tensors += [a.t for n in model.graph.node for a in n.attribute if a.type == onnx.AttributeProto.TENSOR]
+    return [
+        entry.value
+        for t in tensors
+        if t.data_location == onnx.TensorProto.EXTERNAL
+        for entry in t.external_data
+        if entry.key == "location"
+    ]
+
+
+def load_onnx(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
+    """Loads an ONNX model; external data must live inside the model's folder."""
+    onnx = require("onnx", "reading ONNX files")
+    path = Path(path)
+    if not path.is_file():
+        raise OnnxModelError(f"{path}: no such ONNX file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and others
+        raise OnnxModelError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    folder = path.parent.resolve()
+    for location in _external_locations(model):
+        target = (folder / location).resolve()
+        if Path(location).is_absolute() or not target.is_relative_to(folder):
+            raise OnnxModelError(
+                f"{path}: refused: external data {location!r} points outside the model's folder {folder}; "
+                "move the data file next to the model and fix its location"
+            )
+        if not target.is_file():
+            raise OnnxModelError(f"{path}: external data file {location!r} is missing next to the model")
+    if _external_locations(model):
+        onnx.external_data_helper.load_external_data_for_model(model, str(folder))
+    return model
+
+
+def save_onnx(model, path: str | os.PathLike[str]) -> Path:  # type: ignore[no-untyped-def]
+    """Writes atomically; uses external data (`<name>.data` beside it) when the model exceeds 2 GB."""
+    onnx = require("onnx", "writing ONNX files")
+    path = Path(path)
+    if model.ByteSize() < PROTOBUF_LIMIT:
+        with atomic_path(path) as tmp:
+            onnx.save(model, str(tmp))
+        return path
+    data_name = path.name + ".data"
+    with atomic_path(path.parent / data_name) as tmp_data, atomic_path(path) as tmp:
+        onnx.save(
+            model, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True, location=tmp_data.name
+        )
+        # the model refers to its data by final name; the rename of both happens on success
+        model_with_final_name = onnx.load(str(tmp), load_external_data=False)
+        for t in model_with_final_name.graph.initializer:
+            for entry in t.external_data:
+                if entry.key == "location":
+                    entry.value = data_name
+        onnx.save(model_with_final_name, str(tmp))
+    return path
