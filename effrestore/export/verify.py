@@ -22,7 +22,8 @@ class Comparison:
         return ok_abs and ok_psnr
 
     def __str__(self) -> str:
-        return f"{self.label} {'x'.join(map(str, self.shape))}: max|Δ| {self.max_abs_error:.2e}, PSNR {self.psnr_db:.1f} dB"
+        size = "x".join(map(str, self.shape))
+        return f"{self.label} {size}: max|Δ| {self.max_abs_error:.2e}, PSNR {self.psnr_db:.1f} dB"
 
 
 def compare(label: str, reference: np.ndarray, candidate: np.ndarray, peak: float = 1.0) -> Comparison:

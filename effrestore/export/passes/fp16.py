@@ -42,9 +42,9 @@ def _float_values(model: onnx.ModelProto) -> set[str]:
     names = {v.name for v in infos if v.type.tensor_type.elem_type == FLOAT}
     names |= {t.name for t in model.graph.initializer if t.data_type == FLOAT}
     for node in model.graph.node:
-        if node.op_type == "Constant" and attribute(node, "value") is not None:
-            if attribute(node, "value").data_type == FLOAT:
-                names.add(node.output[0])
+        value = attribute(node, "value") if node.op_type == "Constant" else None
+        if value is not None and value.data_type == FLOAT:
+            names.add(node.output[0])
     return names
 
 

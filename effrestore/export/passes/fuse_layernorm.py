@@ -21,7 +21,7 @@ def _last_axis_mean(index: GraphIndex, node: onnx.NodeProto | None, rank: int | 
     axes = index.constant(node.input[1]) if len(node.input) > 1 else attribute(node, "axes")
     if axes is None or len(list(axes)) != 1:
         return False
-    axis = int(list(axes)[0])
+    axis = int(next(iter(axes)))
     return axis == -1 or (rank is not None and axis == rank - 1)
 
 
