@@ -1,0 +1,148 @@
+"""Rewrite passes, each on a before graph: what fires, what must not, and numerical parity after."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from effrestore.errors import RewriteError
+from effrestore.export import apply_passes, export_onnx
+from effrestore.export.passes.fp16 import FP32_OPS
+from effrestore.export.passes.reassociate_linear_attention import _inferred_shapes, find_chain
+from effrestore.export.passes._graph import GraphIndex
+from effrestore.models import build_model
+
+PROBE = Path(__file__).with_name("_reassoc_probe.py")
+
+
+def chain_model(between: str, n: int | None = None) -> onnx.ModelProto:
+    """((A·Bᵀ) / N)·V, or with a Softmax in place of the division."""
+    step = "s = Softmax <axis = -1> (t)" if between == "softmax" else "s = Div (t, count)"
+    dim = n if n is not None else "N"
+    text = f"""
+    <ir_version: 8, opset_import: ["" : 18]>
+    g (float[1, {dim}, 8] A, float[1, {dim}, 8] B, float[1, {dim}, 16] V) => (float[1, {dim}, 16] Y) {{
+        count = Constant <value = float {{ {float(n or 64)} }}> ()
+        bt = Transpose <perm = [0, 2, 1]> (B)
+        t = MatMul (A, bt)
+        {step}
+        Y = MatMul (s, V)
+    }}"""
+    return onnx.parser.parse_model(text)
+
+
+def run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, feeds
+    )[0]
+
+
+def test_reassociation_fires_and_matches() -> None:
+    before = chain_model("div", n=64)
+    after = apply_passes(before, ["reassociate-linear-attention"])
+    ops = [n.op_type for n in after.graph.node if n.op_type != "Constant"]
+    assert ops == ["Transpose", "MatMul", "Div", "MatMul"]
+    rng = np.random.default_rng(0)
+    feeds = {
+        k: rng.random(s, dtype=np.float32)
+        for k, s in (("A", (1, 64, 8)), ("B", (1, 64, 8)), ("V", (1, 64, 16)))
+    }
+    np.testing.assert_allclose(run(after, feeds), run(before, feeds), atol=1e-5, rtol=1e-5)
+    onnx.checker.check_model(after, full_check=True)
+
+
+def test_reassociation_refuses_softmax_between() -> None:
+    before = chain_model("softmax")
+    after = apply_passes(before, ["reassociate-linear-attention"])
+    assert [n.op_type for n in after.graph.node] == [n.op_type for n in before.graph.node]
+    index = GraphIndex(before.graph)
+    outer = before.graph.node[-1]
+    reason = find_chain(index, _inferred_shapes(before), outer)
+    assert isinstance(reason, str) and "Softmax" in reason
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux peak-RSS reset")
+def test_reassociation_memory_drop_at_192x192(tmp_path: Path) -> None:
+    n = 192 * 192
+    quadratic = chain_model("div", n=n)
+    onnx.save(quadratic, tmp_path / "quadratic.onnx")
+    onnx.save(apply_passes(quadratic, ["reassociate-linear-attention"]), tmp_path / "linear.onnx")
+    peaks = {}
+    for name in ("quadratic", "linear"):
+        out = subprocess.run(
+            [sys.executable, str(PROBE), str(tmp_path / f"{name}.onnx")],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
+        peaks[name] = int(out.stdout)
+    ratio = peaks["quadratic"] / max(peaks["linear"], 1)
+    print(
+        f"peak RSS growth: quadratic {peaks['quadratic'] / 2**20:.0f} MiB, "
+        f"reassociated {peaks['linear'] / 2**20:.1f} MiB, ratio {ratio:.0f}x"
+    )
+    assert peaks["quadratic"] > 4 * 2**30
+    assert ratio >= 10
+
+
+@pytest.fixture(scope="module")
+def exported_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
+    torch.manual_seed(0)
+    model = build_model(
+        "restormer-xs", attention="glmha", num_blocks=(1, 1, 1, 1), num_refinement_blocks=0
+    ).eval()
+    path = tmp_path_factory.mktemp("ln") / "raw.onnx"
+    export_onnx(model, path, passes=[], verify_parity=False)
+    return path, model
+
+
+def test_fuse_layernorm_parity(exported_pair: tuple[Path, torch.nn.Module]) -> None:
+    path, _ = exported_pair
+    raw = onnx.load(str(path))
+    fused = apply_passes(raw, ["fuse-layernorm"])
+    count = sum(n.op_type == "LayerNormalization" for n in fused.graph.node)
+    assert count == 14  # norm1 + norm2 of the 7 transformer blocks
+    x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
+    np.testing.assert_allclose(run(fused, {"input": x}), run(raw, {"input": x}), atol=1e-5)
+
+
+def test_fuse_layernorm_leaves_biasfree_alone(tmp_path: Path) -> None:
+    model = build_model(
+        "restormer-xs",
+        attention="none",
+        layernorm="BiasFree",
+        num_blocks=(1, 1, 1, 1),
+        num_refinement_blocks=0,
+    )
+    export_onnx(model, tmp_path / "bf.onnx", passes=[], verify_parity=False)
+    fused = apply_passes(onnx.load(str(tmp_path / "bf.onnx")), ["fuse-layernorm"])
+    assert not any(n.op_type == "LayerNormalization" for n in fused.graph.node)
+
+
+def test_fp16_keeps_islands_and_psnr(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("restormer-xs", attention="mdta", num_blocks=(1, 1, 1, 1), num_refinement_blocks=0)
+    report = export_onnx(model, tmp_path / "half.onnx", passes=["fuse-layernorm", "fp16"])
+    assert all(c.psnr_db >= 40 for c in report.checks if c.label == "photo")
+    half = onnx.load(str(tmp_path / "half.onnx"))
+    assert half.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert half.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    inferred = onnx.shape_inference.infer_shapes(half)
+    types = {v.name: v.type.tensor_type.elem_type for v in inferred.graph.value_info}
+    assert any(t == onnx.TensorProto.FLOAT16 for t in types.values()), "nothing was converted"
+    for node in half.graph.node:
+        if node.op_type in FP32_OPS:
+            assert types.get(node.output[0], onnx.TensorProto.FLOAT) == onnx.TensorProto.FLOAT, node.op_type
+
+
+def test_unknown_pass() -> None:
+    with pytest.raises(RewriteError, match="unknown rewrite pass 'fuse-everything'"):
+        apply_passes(chain_model("div"), ["fuse-everything"])
