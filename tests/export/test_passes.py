@@ -14,9 +14,9 @@ import torch
 
 from effrestore.errors import RewriteError
 from effrestore.export import apply_passes, export_onnx
+from effrestore.export.passes._graph import GraphIndex
 from effrestore.export.passes.fp16 import FP32_OPS
 from effrestore.export.passes.reassociate_linear_attention import _inferred_shapes, find_chain
-from effrestore.export.passes._graph import GraphIndex
 from effrestore.models import build_model
 
 PROBE = Path(__file__).with_name("_reassoc_probe.py")
