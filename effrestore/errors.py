@@ -31,3 +31,19 @@ class RewriteError(EffrestoreError):
 
 class OnnxModelError(EffrestoreError):
     """An ONNX file that cannot be loaded safely (corrupt, or external data outside its folder)."""
+
+
+class ImageError(EffrestoreError):
+    """An image that cannot be read or written (corrupt, unsupported, too large, output exists)."""
+
+
+class BackendUnavailableError(EffrestoreError):
+    """The requested backend or device cannot run here; the message names what to use instead."""
+
+
+class MemoryBudgetError(EffrestoreError):
+    """The memory budget cannot be met; the message names the smallest budget that would work."""
+
+
+class TileError(EffrestoreError):
+    """A tile failed; the run stops (no tile is skipped or reused) and the message names the tile."""

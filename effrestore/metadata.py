@@ -77,10 +77,10 @@ class ModelMeta:
     def from_props(cls, props: dict[str, str]) -> ModelMeta:
         """Inverse of `to_props`; ignores keys without the `effrestore.` prefix."""
         data: dict[str, Any] = {}
-        string_fields = {f.name for f in dataclasses.fields(cls) if f.type in ("str", "Tiling")}
+        fields = {f.name: f.type for f in dataclasses.fields(cls)}
         for key, value in props.items():
-            if not key.startswith(METADATA_PREFIX):
-                continue
             field = key[len(METADATA_PREFIX) :]
-            data[field] = value if field in string_fields else json.loads(value)
+            if not key.startswith(METADATA_PREFIX) or field not in fields:
+                continue
+            data[field] = value if fields[field] in ("str", "Tiling") else json.loads(value)
         return cls.from_dict(data)

@@ -1,0 +1,55 @@
+"""The backend contract: one `run(batch)` on float32 N×C×H×W tiles, checked in one place."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from effrestore.errors import InternalError, TileError
+from effrestore.metadata import ModelMeta
+
+
+class Backend(abc.ABC):
+    """Runs a model on batches of tiles. Subclasses implement `_run`; `run` validates around it."""
+
+    name: str = ""
+
+    def __init__(self, meta: ModelMeta, device: str, model_id: str) -> None:
+        self.meta = meta
+        self.device = device
+        self.model_id = model_id  # content hash: keys the memory-fit cache
+
+    @abc.abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """float32 N×C_in×H×W -> float32 N×C_out×(s·H)×(s·W)."""
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        if batch.dtype != np.float32 or batch.ndim != 4 or batch.shape[1] != self.meta.in_channels:
+            raise InternalError(
+                f"{self.name}: expected float32 N×{self.meta.in_channels}×H×W, got "
+                f"{batch.dtype} {batch.shape}"
+            )
+        if batch.shape[2] % self.meta.multiple_of or batch.shape[3] % self.meta.multiple_of:
+            raise InternalError(
+                f"{self.name}: tile {batch.shape[2:]} is not a multiple of {self.meta.multiple_of}"
+            )
+        out = self._run(np.ascontiguousarray(batch))
+        s = self.meta.scale
+        expected = (batch.shape[0], self.meta.out_channels, batch.shape[2] * s, batch.shape[3] * s)
+        if out.shape != expected:
+            raise TileError(
+                f"{self.name}: the model returned {out.shape}, expected {expected}; is the metadata "
+                "(scale, channels) right for this model?"
+            )
+        return out
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]

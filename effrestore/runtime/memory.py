@@ -1,0 +1,100 @@
+"""Measured memory: byte-size parsing, process peak-RSS measurement, and the fitted memory model.
+
+The peak resident set size (Linux `VmHWM`) is reset through `/proc/self/clear_refs` before a measurement,
+so a probe measures only what it allocates. Elsewhere psutil's current RSS after the run is used, which
+underestimates peaks; the stats say which method was used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from effrestore.errors import ConfigError
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "tb": 10**12,
+}
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def parse_bytes(text: str | int | float) -> int:
+    """'1.5GiB' -> 1610612736, '800MB' -> 800000000; plain numbers are bytes."""
+    if isinstance(text, (int, float)):
+        return int(text)
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in _UNITS:
+        raise ConfigError(f"cannot read {text!r} as a memory size; write e.g. 1.5GiB, 800MB or 700MiB")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def format_bytes(count: float) -> str:
+    return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def current_rss() -> int:
+    return psutil.Process().memory_info().rss
+
+
+class PeakTracker:
+    """Peak RSS of this process from `reset()` to `peak()`."""
+
+    exact = _CLEAR_REFS.exists() and _status_kib("VmHWM") is not None
+
+    def reset(self) -> None:
+        if self.exact:
+            try:
+                _CLEAR_REFS.write_text("5")
+            except OSError:
+                type(self).exact = False
+        self._fallback = current_rss()
+
+    def peak(self) -> int:
+        if self.exact:
+            return int(_status_kib("VmHWM") or 0) * 1024
+        return max(self._fallback, current_rss())
+
+
+@dataclass(frozen=True)
+class MemoryFit:
+    """Peak growth (bytes) of one backend call as `fixed + per_pixel · pixels`, fitted from probes."""
+
+    fixed: float
+    per_pixel: float
+    probes: tuple[tuple[int, int], ...]  # (pixels, measured growth)
+
+    def predict(self, pixels: int) -> float:
+        return self.fixed + self.per_pixel * pixels
+
+    @classmethod
+    def from_probes(cls, probes: list[tuple[int, int]]) -> MemoryFit:
+        """Upper envelope through the origin: the largest measured bytes-per-pixel. ONNX Runtime's peaks
+        jump between sizes (allocation granularity), so a least-squares line would under-predict some."""
+        per_pixel = max(growth / pixels for pixels, growth in probes)
+        return cls(0.0, float(per_pixel), tuple(probes))

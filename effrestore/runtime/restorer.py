@@ -1,0 +1,268 @@
+"""`Restorer`: load a model once, restore images of any size in tiles under a measured memory budget."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from effrestore.errors import ConfigError, ImageError, TileError
+from effrestore.metadata import ModelMeta
+from effrestore.runtime import planner
+from effrestore.runtime.backends import Backend, open_backend
+from effrestore.runtime.io import ImageInfo, read_image, write_image
+from effrestore.runtime.memory import PeakTracker, parse_bytes
+from effrestore.runtime.tiling import TileGrid
+
+DEFAULT_BUDGET_FRACTION = 0.6  # without --mem-budget: 60% of the memory available at start
+TileProgress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RestoreStats:
+    """Numbers of one `restore` call. Sizes in pixels, memory in bytes (process RSS on CPU)."""
+
+    height: int
+    width: int
+    tile: int | None
+    batch: int
+    tiles: int
+    seconds: float
+    planned_peak: int
+    measured_peak: int
+    budget: int
+    backend: str
+    device: str
+    peak_method: str
+
+    @property
+    def megapixels_per_second(self) -> float:
+        return self.height * self.width / 1e6 / max(self.seconds, 1e-9)
+
+
+def _to_float(tile: np.ndarray) -> np.ndarray:
+    if tile.dtype == np.uint8:
+        return tile.astype(np.float32) / 255.0
+    if tile.dtype == np.uint16:
+        return tile.astype(np.float32) / 65535.0
+    return tile.astype(np.float32, copy=False)
+
+
+def _from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype == np.uint8:
+        return np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8)
+    if dtype == np.uint16:
+        return np.clip(np.round(values * 65535.0), 0, 65535).astype(np.uint16)
+    return values.astype(np.float32, copy=False)  # float output is not clipped
+
+
+def _resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
+    from PIL import Image
+
+    if scale == 1:
+        return alpha
+    mode = {np.uint8: "L", np.uint16: "I;16", np.float32: "F"}[alpha.dtype.type]
+    size = (alpha.shape[1] * scale, alpha.shape[0] * scale)
+    return np.asarray(Image.fromarray(alpha, mode=mode).resize(size, Image.BICUBIC), dtype=alpha.dtype)
+
+
+class Restorer:
+    """A loaded model plus its tiling and memory policy. Safe to share between threads."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        mem_budget: int | None,
+        tile: int | str,
+        tile_overlap: int | None,
+        threads: int | None,
+    ) -> None:
+        self.backend = backend
+        self.meta: ModelMeta = backend.meta
+        self.mem_budget = mem_budget
+        self.tile = tile
+        self.overlap = self.meta.overlap if tile_overlap is None else tile_overlap
+        self.threads = threads
+        self._fit_lock = threading.Lock()
+        self._fit: planner.MemoryFit | None = None
+        self._local = threading.local()
+
+    @classmethod
+    def load(
+        cls,
+        source: str | Path,
+        backend: str = "auto",
+        device: str | None = None,
+        mem_budget: str | int | None = None,
+        tile: str | int = "auto",
+        tile_overlap: int | None = None,
+        threads: int | None = None,
+        meta: ModelMeta | None = None,
+    ) -> Restorer:
+        """`source`: an .onnx file, a checkpoint (.safetensors/.pth), a .plan engine, or a shipped model name.
+
+        `tile`: "auto" (largest that fits the budget), "none" (whole image) or a size in pixels.
+        `meta` supplies the model contract for ONNX files exported without effrestore metadata."""
+        from effrestore.zoo import require_entry
+
+        path = Path(source)
+        if not path.exists():
+            path = require_entry(str(source)).onnx
+        tile_value = _parse_tile(tile)
+        if tile_overlap is not None and tile_overlap < 0:
+            raise ConfigError(f"tile overlap must be >= 0, got {tile_overlap}")
+        budget = parse_bytes(mem_budget) if mem_budget is not None else None
+        opened = open_backend(path, backend, device, threads, meta)
+        if isinstance(tile_value, int) and tile_value % opened.meta.multiple_of:
+            raise ConfigError(
+                f"tile {tile_value} must be a multiple of {opened.meta.multiple_of} for this model"
+            )
+        return cls(opened, mem_budget=budget, tile=tile_value, tile_overlap=tile_overlap, threads=threads)
+
+    @property
+    def last_stats(self) -> RestoreStats | None:
+        """Stats of the last `restore` call made by the calling thread."""
+        return getattr(self._local, "stats", None)
+
+    def memory_fit(self) -> planner.MemoryFit:
+        with self._fit_lock:
+            if self._fit is None:
+                self._fit = planner.measure_fit(self.backend, self.threads)
+            return self._fit
+
+    def _split_channels(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.ndim != 3:
+            raise ImageError(f"expected an H×W or H×W×C image, got shape {image.shape}")
+        channels = image.shape[2]
+        alpha = None
+        if channels in (2, 4):
+            image, alpha = image[..., :-1], image[..., -1]
+        if image.shape[2] != self.meta.in_channels:
+            if image.shape[2] == 1 and self.meta.in_channels == 3:
+                image = np.repeat(image, 3, axis=2)
+            else:
+                raise ImageError(
+                    f"the model takes {self.meta.in_channels}-channel images, this one has {image.shape[2]} colour "
+                    f"channel(s); use a {'colour' if image.shape[2] == 3 else 'grayscale'} model"
+                )
+        return image, alpha
+
+    def restore(self, image: np.ndarray, progress: TileProgress | None = None) -> np.ndarray:
+        """Restores an H×W or H×W×C image (uint8, uint16, or float32 on [0, 1]); returns the same layout and
+        dtype, (scale·H)×(scale·W), alpha carried through."""
+        if image.dtype not in (np.uint8, np.uint16, np.float32):
+            raise ImageError(f"unsupported dtype {image.dtype}; use uint8, uint16 or float32 in [0, 1]")
+        started = time.monotonic()
+        tracker = PeakTracker()
+        tracker.reset()
+        squeeze = image.ndim == 2
+        height, width = image.shape[:2]
+        color, alpha = self._split_channels(image)
+        m, s = self.meta.multiple_of, self.meta.scale
+        pad_h, pad_w = (-height) % m, (-width) % m
+        mode = "reflect" if pad_h < height and pad_w < width else "edge"
+        padded = np.pad(color, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode) if pad_h or pad_w else color
+        ph, pw = padded.shape[:2]
+        budget = self.mem_budget or int(psutil.virtual_memory().available * DEFAULT_BUDGET_FRACTION)
+        buffers = planner.image_buffers(
+            ph, pw, self.meta.in_channels, self.meta.out_channels, s, image.itemsize
+        )
+        chosen = planner.plan(self.memory_fit(), ph, pw, buffers, budget, self.tile)
+        overlap = self.overlap if chosen.tile is not None else 0
+        grid = TileGrid.build(ph, pw, chosen.tile, overlap, m)
+        rf = self.meta.receptive_field
+        discard = min(overlap, rf) if rf is not None else overlap // 2
+        out = np.zeros((ph * s, pw * s, self.meta.out_channels), np.float32)
+        weight = np.zeros((ph * s, pw * s, 1), np.float32)
+        tiles = grid.tiles
+        for first in range(0, len(tiles), chosen.batch):
+            group = tiles[first : first + chosen.batch]
+            batch = np.stack(
+                [
+                    _to_float(padded[y : y + grid.tile_h, x : x + grid.tile_w]).transpose(2, 0, 1)
+                    for y, x in group
+                ]
+            )
+            try:
+                result = self.backend.run(batch)
+            except Exception as exc:
+                y, x = group[0]
+                raise TileError(
+                    f"tile at y={y}, x={x} (size {grid.tile_h}×{grid.tile_w}) failed: {exc}"
+                ) from exc
+            if not np.isfinite(result).all():
+                raise TileError(
+                    f"tile batch starting at y={group[0][0]}, x={group[0][1]} produced NaN/Inf values"
+                )
+            for (y, x), tile_out in zip(group, result, strict=True):
+                w = grid.weights(y, x, s, overlap, discard)[..., None]
+                out[y * s : (y + grid.tile_h) * s, x * s : (x + grid.tile_w) * s] += (
+                    tile_out.transpose(1, 2, 0) * w
+                )
+                weight[y * s : (y + grid.tile_h) * s, x * s : (x + grid.tile_w) * s] += w
+            if progress is not None:
+                progress(min(first + chosen.batch, len(tiles)), len(tiles))
+        np.divide(out, weight, out=out)
+        restored = _from_float(out[: height * s, : width * s], image.dtype)
+        del out, weight
+        if alpha is not None:
+            restored = np.concatenate([restored, _resize_alpha(alpha, s)[..., None]], axis=2)
+        if squeeze and restored.shape[2] == 1:
+            restored = restored[..., 0]
+        self._local.stats = RestoreStats(
+            height,
+            width,
+            chosen.tile,
+            chosen.batch,
+            len(tiles),
+            time.monotonic() - started,
+            chosen.planned_peak,
+            tracker.peak(),
+            budget,
+            self.backend.name,
+            self.backend.device,
+            "VmHWM" if tracker.exact else "rss-after",
+        )
+        return restored
+
+    def restore_file(
+        self,
+        src: str | Path,
+        dst: str | Path,
+        *,
+        overwrite: bool = False,
+        max_pixels: int | None = None,
+        progress: TileProgress | None = None,
+    ) -> Path:
+        """Reads `src`, restores it, writes `dst` atomically (format from the suffix; ICC/EXIF kept)."""
+        dst = Path(dst)
+        if dst.exists() and not overwrite:
+            raise ImageError(f"{dst}: already exists; pass --overwrite to replace it")
+        if Path(src).resolve() == dst.resolve():
+            raise ImageError(f"{dst}: refusing to write over the input; choose another output path")
+        if not dst.parent.is_dir():
+            raise ImageError(f"{dst.parent}: output folder does not exist")
+        image, info = read_image(src, max_pixels)
+        return write_image(dst, self.restore(image, progress), info, overwrite=overwrite)
+
+
+def _parse_tile(tile: str | int) -> int | str:
+    if isinstance(tile, int) or (isinstance(tile, str) and tile.isdigit()):
+        value = int(tile)
+        if value <= 0:
+            raise ConfigError(f"tile must be positive, got {value}")
+        return value
+    if tile in ("auto", "none"):
+        return tile
+    raise ConfigError(f"tile must be 'auto', 'none' or a size in pixels, got {tile!r}")
+
+
+__all__ = ["ImageInfo", "RestoreStats", "Restorer"]
