@@ -93,9 +93,7 @@ def baseline_denoiser(name: str, sigma: float) -> Denoiser:
         try:
             import bm3d  # type: ignore[import-not-found]
         except ImportError:
-            raise ConfigError(
-                "the bm3d baseline needs the bm3d package: pip install 'effrestore[baselines]'"
-            ) from None
+            raise ConfigError("the bm3d baseline needs the bm3d package: pip install 'effrestore[baselines]'") from None
 
         def run_bm3d(x: np.ndarray) -> np.ndarray:
             if x.shape[2] == 3:

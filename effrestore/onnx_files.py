@@ -64,9 +64,7 @@ def save_onnx(model, path: str | os.PathLike[str]) -> Path:  # type: ignore[no-u
         return path
     data_name = path.name + ".data"
     with atomic_path(path.parent / data_name) as tmp_data, atomic_path(path) as tmp:
-        onnx.save(
-            model, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True, location=tmp_data.name
-        )
+        onnx.save(model, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True, location=tmp_data.name)
         # the model refers to its data by final name; the rename of both happens on success
         model_with_final_name = onnx.load(str(tmp), load_external_data=False)
         for t in model_with_final_name.graph.initializer:

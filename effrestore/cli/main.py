@@ -15,8 +15,7 @@ from effrestore.cli.commands.train import train
 
 app = typer.Typer(
     name="effrestore",
-    help="Restore images with efficient-attention networks, exported to ONNX and run under a measured "
-    "memory budget.",
+    help="Restore images with efficient-attention networks, exported to ONNX and run under a measured memory budget.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

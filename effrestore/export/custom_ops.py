@@ -71,9 +71,7 @@ def _linear_sa(x: FLOAT, f: FLOAT, g: FLOAT, h: FLOAT, gamma: FLOAT, heads: int)
 
 
 @script(EFFRESTORE)
-def _mdta(
-    x: FLOAT, qkv: FLOAT, qkv_dwconv: FLOAT, project_out: FLOAT, temperature: FLOAT, heads: int
-) -> FLOAT:
+def _mdta(x: FLOAT, qkv: FLOAT, qkv_dwconv: FLOAT, project_out: FLOAT, temperature: FLOAT, heads: int) -> FLOAT:
     y = EFFRESTORE.MDTA(
         x,
         qkv,

@@ -81,17 +81,13 @@ def custom_attention_ops(model: torch.nn.Module, enabled: bool) -> Iterator[None
 def sample_image(channels: int, height: int, width: int) -> np.ndarray:
     """A real photo crop (packaged), resized, as float32 1×C×H×W in [0, 1]."""
     with resources.files("effrestore.assets").joinpath("verify.png").open("rb") as handle:
-        image = (
-            Image.open(handle).convert("RGB" if channels == 3 else "L").resize((width, height), Image.BICUBIC)
-        )
+        image = Image.open(handle).convert("RGB" if channels == 3 else "L").resize((width, height), Image.BICUBIC)
     array = np.asarray(image, dtype=np.float32) / 255.0
     array = array[..., None] if array.ndim == 2 else array
     return np.ascontiguousarray(array.transpose(2, 0, 1)[None])
 
 
-def _torch_export(
-    model: Restormer, opset: int, attention_ops: str, static: tuple[int, int] | None
-) -> onnx.ModelProto:
+def _torch_export(model: Restormer, opset: int, attention_ops: str, static: tuple[int, int] | None) -> onnx.ModelProto:
     meta = model.meta
     shape = (1, meta.in_channels, *static) if static else (2, meta.in_channels, 64, 64)
     dynamic_shapes = None
@@ -177,8 +173,7 @@ def export_onnx(
     started = time.monotonic()
     if opset < MIN_OPSET:
         raise ExportError(
-            f"opset {opset} is too old: effrestore needs opset >= {MIN_OPSET} (LayerNormalization); "
-            "use --opset 18"
+            f"opset {opset} is too old: effrestore needs opset >= {MIN_OPSET} (LayerNormalization); use --opset 18"
         )
     if attention_ops not in DEFAULT_PASSES:
         raise ExportError(f"attention_ops must be 'decomposed' or 'custom', got {attention_ops!r}")
@@ -207,9 +202,7 @@ def export_onnx(
     if verify_parity:
         checks, note = verify(onnx_model, model, verification_inputs(model, static_shape))
         half = "fp16" in names
-        failed = [
-            c for c in checks if not c.within(None if half else FP32_ATOL, FP16_PSNR_MIN if half else None)
-        ]
+        failed = [c for c in checks if not c.within(None if half else FP32_ATOL, FP16_PSNR_MIN if half else None)]
         if failed:
             limit = f"PSNR >= {FP16_PSNR_MIN} dB" if half else f"max abs error <= {FP32_ATOL:g}"
             raise ExportError(

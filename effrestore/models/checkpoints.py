@@ -25,9 +25,7 @@ FORMAT = "effrestore.checkpoint/1"
 _KIND_SIGNATURES = {"qkv_dwconv": "mdta", "kv_dwconv": "glmha", "rel_col": "gsa", "r_h": "stt"}
 
 
-def save_checkpoint(
-    model: Restormer, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None
-) -> Path:
+def save_checkpoint(model: Restormer, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> Path:
     """Writes `model`'s weights, config and card (`model.card` updated with `metadata`) atomically."""
     path = Path(path)
     card = {**model.card, **(metadata or {})}
@@ -55,9 +53,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Restormer:
         state = _read_torch(path)
         config, name, card = infer_config(state, source=path), path.stem, {}
     else:
-        raise CheckpointError(
-            f"{path}: unknown checkpoint type {suffix!r}; expected .safetensors, .pth or .pt"
-        )
+        raise CheckpointError(f"{path}: unknown checkpoint type {suffix!r}; expected .safetensors, .pth or .pt")
     model = Restormer(config, name=name, card=card)
     _load_state(model, state, path)
     return model.eval()
@@ -89,9 +85,7 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
             f"code ({str(exc).splitlines()[0]}). Convert it with a trusted script to .safetensors."
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint ({exc}); is it truncated?"
-        ) from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc}); is it truncated?") from None
     for key in ("params", "params_ema", "state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -125,9 +119,7 @@ def infer_config(state: dict[str, torch.Tensor], *, source: Path) -> RestormerCo
         embed = state["patch_embed.proj.weight"]
         out_weight = state["output.weight"]
     except KeyError as exc:
-        raise CheckpointError(
-            f"{source}: not a Restormer-style checkpoint: missing {exc.args[0]!r}"
-        ) from None
+        raise CheckpointError(f"{source}: not a Restormer-style checkpoint: missing {exc.args[0]!r}") from None
     dim, in_channels = int(embed.shape[0]), int(embed.shape[1])
     containers = ("encoder_level1", "encoder_level2", "encoder_level3", "latent")
     blocks = tuple(_count(state, c) for c in containers)

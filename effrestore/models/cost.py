@@ -36,9 +36,7 @@ def cost(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
     try:
         with (
             torch.no_grad(),
-            FlopCounterMode(
-                display=False, custom_mapping={torch.ops.aten.mul: _elementwise_product_flops}
-            ) as counter,
+            FlopCounterMode(display=False, custom_mapping={torch.ops.aten.mul: _elementwise_product_flops}) as counter,
         ):
             functional_call(module, tensors, (x,))
     finally:

@@ -65,9 +65,7 @@ class CropSampler:
     def __post_init__(self) -> None:
         small = [img.shape[:2] for img in self.images if min(img.shape[:2]) < self.crop]
         if small:
-            raise ConfigError(
-                f"crop {self.crop} is larger than {len(small)} training image(s), e.g. {small[0]}"
-            )
+            raise ConfigError(f"crop {self.crop} is larger than {len(small)} training image(s), e.g. {small[0]}")
         if not self.images and self.synthetic_fraction < 1.0:
             raise ConfigError("no training images given and synthetic_fraction < 1")
 

@@ -78,6 +78,5 @@ def resolve_model(source: str) -> Restormer:
     if source in MODELS:
         return build_model(source)
     raise ConfigError(
-        f"{source!r} is neither a checkpoint file nor a registered model; "
-        f"registered: {', '.join(list_models())}"
+        f"{source!r} is neither a checkpoint file nor a registered model; registered: {', '.join(list_models())}"
     )

@@ -56,15 +56,11 @@ class TrainConfig:
         if self.task not in ("denoise", "sr2"):
             raise ConfigError(f"task must be 'denoise' or 'sr2', got {self.task!r}")
         if not 0 <= self.max_sigma <= 255:
-            raise ConfigError(
-                f"max_sigma must be in [0, 255] (the [0, 255] noise scale), got {self.max_sigma}"
-            )
+            raise ConfigError(f"max_sigma must be in [0, 255] (the [0, 255] noise scale), got {self.max_sigma}")
         if self.steps < 1 or self.batch < 1 or self.crop < 8 or self.crop % 8:
             raise ConfigError("steps and batch must be >= 1 and crop a multiple of 8 (>= 8)")
         if not self.data and self.synthetic_fraction < 1.0:
-            raise ConfigError(
-                "give at least one data folder, or synthetic_fraction=1 for synthetic images only"
-            )
+            raise ConfigError("give at least one data folder, or synthetic_fraction=1 for synthetic images only")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -125,9 +121,7 @@ def load_state(config: TrainConfig, folder: Path) -> TrainState:
         header = handle.metadata()
         tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118 (safe_open has no iterator)
     if json.loads(header["config"]) != json.loads(config.to_json()):
-        raise ConfigError(
-            f"{path}: the run was started with a different configuration; use a new --out folder"
-        )
+        raise ConfigError(f"{path}: the run was started with a different configuration; use a new --out folder")
     state = new_state(config)
     state.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     slots: dict[int, dict[str, torch.Tensor]] = {}
@@ -211,9 +205,7 @@ def train(
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     if not resume and (folder / STATE_FILE).exists():
-        raise ConfigError(
-            f"{folder} already holds a training run; pass resume=True (--resume) or a new folder"
-        )
+        raise ConfigError(f"{folder} already holds a training run; pass resume=True (--resume) or a new folder")
     state = load_state(config, folder) if resume else new_state(config)
     sampler = make_sampler(config)
     stop = min(config.steps, max_steps if max_steps is not None else config.steps)
@@ -230,6 +222,4 @@ def train(
     if state.step < config.steps:
         return folder / STATE_FILE
     state.model.eval()
-    return save_checkpoint(
-        state.model, folder / MODEL_FILE, model_card(config, state, time.monotonic() - started)
-    )
+    return save_checkpoint(state.model, folder / MODEL_FILE, model_card(config, state, time.monotonic() - started))

@@ -82,9 +82,7 @@ def read_image(path: str | Path, max_pixels: int | None = None) -> tuple[np.ndar
                 f"{path}: expected an H×W or H×W×C uint8/uint16/float array, got {array.dtype} {array.shape}"
             )
         _check_pixels(path, array.shape[0], array.shape[1], limit)
-        return np.asarray(array, dtype=np.float32 if array.dtype == np.float64 else array.dtype), ImageInfo(
-            "npy"
-        )
+        return np.asarray(array, dtype=np.float32 if array.dtype == np.float64 else array.dtype), ImageInfo("npy")
     if suffix in TIFF_SUFFIXES:
         import tifffile
 
@@ -104,9 +102,7 @@ def read_image(path: str | Path, max_pixels: int | None = None) -> tuple[np.ndar
         try:
             with Image.open(path) as image:
                 _check_pixels(path, image.height, image.width, limit)
-                info = ImageInfo(
-                    image.format or suffix[1:], image.info.get("icc_profile"), None, image.info.get("dpi")
-                )
+                info = ImageInfo(image.format or suffix[1:], image.info.get("icc_profile"), None, image.info.get("dpi"))
                 image = ImageOps.exif_transpose(image)
                 exif = image.getexif()
                 info.exif = exif.tobytes() if exif else None
@@ -135,16 +131,12 @@ def _to_pillow(array: np.ndarray, suffix: str) -> Image.Image:
     return Image.fromarray(array)
 
 
-def write_image(
-    path: str | Path, array: np.ndarray, info: ImageInfo | None = None, *, overwrite: bool = False
-) -> Path:
+def write_image(path: str | Path, array: np.ndarray, info: ImageInfo | None = None, *, overwrite: bool = False) -> Path:
     """Writes atomically in the format given by the suffix; keeps ICC/EXIF/DPI where the format allows."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ImageError(
-            f"{path}: unknown output format {suffix!r}; use one of {', '.join(sorted(SUFFIXES))}"
-        )
+        raise ImageError(f"{path}: unknown output format {suffix!r}; use one of {', '.join(sorted(SUFFIXES))}")
     if path.exists() and not overwrite:
         raise ImageError(f"{path}: already exists; pass --overwrite to replace it")
     if not path.parent.is_dir():
@@ -179,9 +171,7 @@ def write_image(
                     options["quality"] = 95
                 image.save(tmp, **options)
     except PermissionError as exc:
-        raise ImageError(
-            f"{path}: cannot write here ({exc.strerror}); choose another output folder"
-        ) from None
+        raise ImageError(f"{path}: cannot write here ({exc.strerror}); choose another output folder") from None
     except OSError as exc:
         raise ImageError(f"{path}: cannot write ({exc})") from None
     return path

@@ -49,9 +49,7 @@ def measure_fit(backend: Backend, threads: int | None, use_cache: bool = True) -
         tracker = PeakTracker()
         probes = []
         channels = backend.meta.in_channels
-        backend.run(
-            np.zeros((1, channels, 64, 64), np.float32)
-        )  # warm-up: lazy allocations are not tile cost
+        backend.run(np.zeros((1, channels, 64, 64), np.float32))  # warm-up: lazy allocations are not tile cost
         for side in PROBE_SIDES:
             tile = np.random.default_rng(side).random((1, channels, side, side), dtype=np.float32)
             before = current_rss()
@@ -82,14 +80,10 @@ class Plan:
     planned_peak: int
 
 
-def image_buffers(
-    height: int, width: int, channels: int, out_channels: int, scale: int, itemsize: int
-) -> int:
+def image_buffers(height: int, width: int, channels: int, out_channels: int, scale: int, itemsize: int) -> int:
     """Bytes held for the whole image: padded input and output in storage dtype, float32 blend buffers."""
     out_pixels = height * width * scale * scale
-    return height * width * channels * itemsize + out_pixels * (
-        out_channels * itemsize + 4 * (out_channels + 1)
-    )
+    return height * width * channels * itemsize + out_pixels * (out_channels * itemsize + 4 * (out_channels + 1))
 
 
 def plan(

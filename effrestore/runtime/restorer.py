@@ -120,9 +120,7 @@ class Restorer:
         budget = parse_bytes(mem_budget) if mem_budget is not None else None
         opened = open_backend(path, backend, device, threads, meta)
         if isinstance(tile_value, int) and tile_value % opened.meta.multiple_of:
-            raise ConfigError(
-                f"tile {tile_value} must be a multiple of {opened.meta.multiple_of} for this model"
-            )
+            raise ConfigError(f"tile {tile_value} must be a multiple of {opened.meta.multiple_of} for this model")
         return cls(opened, mem_budget=budget, tile=tile_value, tile_overlap=tile_overlap, threads=threads)
 
     @property
@@ -172,9 +170,7 @@ class Restorer:
         padded = np.pad(color, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode) if pad_h or pad_w else color
         ph, pw = padded.shape[:2]
         budget = self.mem_budget or int(psutil.virtual_memory().available * DEFAULT_BUDGET_FRACTION)
-        buffers = planner.image_buffers(
-            ph, pw, self.meta.in_channels, self.meta.out_channels, s, image.itemsize
-        )
+        buffers = planner.image_buffers(ph, pw, self.meta.in_channels, self.meta.out_channels, s, image.itemsize)
         chosen = planner.plan(self.memory_fit(), ph, pw, buffers, budget, self.tile)
         overlap = self.overlap if chosen.tile is not None else 0
         grid = TileGrid.build(ph, pw, chosen.tile, overlap, m)
@@ -186,27 +182,18 @@ class Restorer:
         for first in range(0, len(tiles), chosen.batch):
             group = tiles[first : first + chosen.batch]
             batch = np.stack(
-                [
-                    _to_float(padded[y : y + grid.tile_h, x : x + grid.tile_w]).transpose(2, 0, 1)
-                    for y, x in group
-                ]
+                [_to_float(padded[y : y + grid.tile_h, x : x + grid.tile_w]).transpose(2, 0, 1) for y, x in group]
             )
             try:
                 result = self.backend.run(batch)
             except Exception as exc:
                 y, x = group[0]
-                raise TileError(
-                    f"tile at y={y}, x={x} (size {grid.tile_h}×{grid.tile_w}) failed: {exc}"
-                ) from exc
+                raise TileError(f"tile at y={y}, x={x} (size {grid.tile_h}×{grid.tile_w}) failed: {exc}") from exc
             if not np.isfinite(result).all():
-                raise TileError(
-                    f"tile batch starting at y={group[0][0]}, x={group[0][1]} produced NaN/Inf values"
-                )
+                raise TileError(f"tile batch starting at y={group[0][0]}, x={group[0][1]} produced NaN/Inf values")
             for (y, x), tile_out in zip(group, result, strict=True):
                 w = grid.weights(y, x, s, overlap, discard)[..., None]
-                out[y * s : (y + grid.tile_h) * s, x * s : (x + grid.tile_w) * s] += (
-                    tile_out.transpose(1, 2, 0) * w
-                )
+                out[y * s : (y + grid.tile_h) * s, x * s : (x + grid.tile_w) * s] += tile_out.transpose(1, 2, 0) * w
                 weight[y * s : (y + grid.tile_h) * s, x * s : (x + grid.tile_w) * s] += w
             if progress is not None:
                 progress(min(first + chosen.batch, len(tiles)), len(tiles))

@@ -10,9 +10,7 @@ from effrestore import __version__
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "effrestore", *args], capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, "-m", "effrestore", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_version() -> None:

@@ -16,9 +16,7 @@ from effrestore.onnx_files import load_onnx
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "effrestore", *args], capture_output=True, text=True, timeout=600
-    )
+    return subprocess.run([sys.executable, "-m", "effrestore", *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.parametrize(
@@ -26,9 +24,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     [
         (lambda p: p / "missing.safetensors", "no such checkpoint"),
         (
-            lambda p: (
-                (p / "corrupt.safetensors").write_bytes(b"\x10\x00garbage") and p / "corrupt.safetensors"
-            ),
+            lambda p: (p / "corrupt.safetensors").write_bytes(b"\x10\x00garbage") and p / "corrupt.safetensors",
             "not a readable safetensors",
         ),
         (lambda p: p / "restormer-xxl", "neither a checkpoint file nor a registered model"),

@@ -39,9 +39,7 @@ def chain_model(between: str, n: int | None = None) -> onnx.ModelProto:
 
 
 def run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> np.ndarray:
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
-        None, feeds
-    )[0]
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
 
 
 def test_reassociation_fires_and_matches() -> None:
@@ -50,10 +48,7 @@ def test_reassociation_fires_and_matches() -> None:
     ops = [n.op_type for n in after.graph.node if n.op_type != "Constant"]
     assert ops == ["Transpose", "MatMul", "Div", "MatMul"]
     rng = np.random.default_rng(0)
-    feeds = {
-        k: rng.random(s, dtype=np.float32)
-        for k, s in (("A", (1, 64, 8)), ("B", (1, 64, 8)), ("V", (1, 64, 16)))
-    }
+    feeds = {k: rng.random(s, dtype=np.float32) for k, s in (("A", (1, 64, 8)), ("B", (1, 64, 8)), ("V", (1, 64, 16)))}
     np.testing.assert_allclose(run(after, feeds), run(before, feeds), atol=1e-5, rtol=1e-5)
     onnx.checker.check_model(after, full_check=True)
 
@@ -96,9 +91,7 @@ def test_reassociation_memory_drop_at_192x192(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def exported_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
     torch.manual_seed(0)
-    model = build_model(
-        "restormer-xs", attention="glmha", num_blocks=(1, 1, 1, 1), num_refinement_blocks=0
-    ).eval()
+    model = build_model("restormer-xs", attention="glmha", num_blocks=(1, 1, 1, 1), num_refinement_blocks=0).eval()
     path = tmp_path_factory.mktemp("ln") / "raw.onnx"
     export_onnx(model, path, passes=[], verify_parity=False)
     return path, model

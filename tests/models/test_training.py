@@ -77,9 +77,7 @@ def test_resume_restores_step_and_optimizer_exactly(tmp_path: Path) -> None:
     train(cfg, uninterrupted)
     reference = load_state(cfg, uninterrupted)
     assert interrupted.step == reference.step == 20
-    for (key, a), b in zip(
-        interrupted.model.state_dict().items(), reference.model.state_dict().values(), strict=True
-    ):
+    for (key, a), b in zip(interrupted.model.state_dict().items(), reference.model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, msg=f"parameter {key} differs after resume")
     sa, sb = interrupted.optimizer.state_dict(), reference.optimizer.state_dict()
     for index in sa["state"]:

@@ -26,9 +26,7 @@ def _parse_sigmas(text: str) -> list[float]:
 def evaluate(
     model: Annotated[str, typer.Argument(help="Checkpoint (.safetensors/.pth), ONNX file or zoo name.")],
     data: Annotated[Path, typer.Option("--data", help="Folder of clean evaluation images.")],
-    sigma: Annotated[
-        str, typer.Option(help="Noise levels on the [0,255] scale, comma-separated.")
-    ] = "15,25,50",
+    sigma: Annotated[str, typer.Option(help="Noise levels on the [0,255] scale, comma-separated.")] = "15,25,50",
     baseline: Annotated[list[str], typer.Option(help="Classical baseline to run too: nlm or bm3d.")] = [],  # noqa: B006
     ssim: Annotated[bool, typer.Option(help="Also compute SSIM (slower).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
@@ -45,9 +43,7 @@ def evaluate(
     methods.update({name: (lambda s, name=name: baseline_denoiser(name, s)) for name in baseline})
     with Progress(transient=True, disable=as_json) as progress:
         task = progress.add_task("evaluating", total=len(images) * len(sigmas) * len(methods))
-        results = run_eval(
-            methods, images, sigmas, with_ssim=ssim, on_image=lambda *_: progress.advance(task)
-        )
+        results = run_eval(methods, images, sigmas, with_ssim=ssim, on_image=lambda *_: progress.advance(task))
     rows = [
         {
             "method": r.method,

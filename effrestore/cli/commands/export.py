@@ -32,17 +32,11 @@ def export(
     opset: Annotated[int, typer.Option(help="ONNX opset (>= 17).")] = 18,
     attention_ops: Annotated[
         str,
-        typer.Option(
-            help="decomposed: standard ops (ONNX Runtime). custom: one effrestore::<Name> node per block."
-        ),
+        typer.Option(help="decomposed: standard ops (ONNX Runtime). custom: one effrestore::<Name> node per block."),
     ] = "decomposed",
-    static: Annotated[
-        str | None, typer.Option(help="Fixed input size HxW instead of dynamic shapes.")
-    ] = None,
+    static: Annotated[str | None, typer.Option(help="Fixed input size HxW instead of dynamic shapes.")] = None,
     fp16: Annotated[bool, typer.Option("--fp16", help="Append the fp16 pass (fp32 islands kept).")] = False,
-    passes: Annotated[
-        str | None, typer.Option(help="Comma-separated rewrite passes, replacing the defaults.")
-    ] = None,
+    passes: Annotated[str | None, typer.Option(help="Comma-separated rewrite passes, replacing the defaults.")] = None,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check ONNX Runtime vs torch.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:

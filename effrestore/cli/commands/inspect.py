@@ -49,11 +49,7 @@ def inspect_onnx(path: Path) -> dict:
         "custom_ops": custom,
         "onnxruntime_runnable": runnable,
         "onnxruntime_error": reason
-        + (
-            " (run: effrestore export ... --attention-ops decomposed, or apply decompose-attention)"
-            if custom
-            else ""
-        ),
+        + (" (run: effrestore export ... --attention-ops decomposed, or apply decompose-attention)" if custom else ""),
     }
 
 

@@ -17,9 +17,7 @@ COST_SIZE = 256
 
 @reports_errors
 def models(
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")
-    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")] = False,
 ) -> None:
     """List the registered models: attention kind per level, parameters and GMACs at 256×256."""
     require("torch", "listing model costs")

@@ -17,23 +17,17 @@ from effrestore.cli._errors import reports_errors
 @reports_errors
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (training state and final model).")],
-    data: Annotated[
-        list[Path], typer.Option("--data", help="Image folder to crop from; repeat for more.")
-    ] = [],  # noqa: B006
+    data: Annotated[list[Path], typer.Option("--data", help="Image folder to crop from; repeat for more.")] = [],  # noqa: B006
     model: Annotated[str, typer.Option(help="Registered model config to train.")] = "restormer-xs",
     attention: Annotated[str | None, typer.Option(help="Attention kind (one for all levels).")] = None,
     channels: Annotated[int, typer.Option(help="1 for grayscale, 3 for RGB.")] = 3,
     task: Annotated[str, typer.Option(help="denoise (blind Gaussian) or sr2 (bicubic ×2).")] = "denoise",
     synthetic: Annotated[float, typer.Option(help="Share of crops drawn as dead-leaves images.")] = 0.0,
-    steps: Annotated[
-        int, typer.Option(help="Total optimisation steps (the cosine schedule spans them).")
-    ] = 2000,
+    steps: Annotated[int, typer.Option(help="Total optimisation steps (the cosine schedule spans them).")] = 2000,
     batch: Annotated[int, typer.Option(help="Crops per step.")] = 8,
     crop: Annotated[int, typer.Option(help="Crop side in pixels (multiple of 8).")] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 1e-3,
-    max_sigma: Annotated[
-        float, typer.Option(help="Noise sigma drawn from U[0, max] on the [0,255] scale.")
-    ] = 55.0,
+    max_sigma: Annotated[float, typer.Option(help="Noise sigma drawn from U[0, max] on the [0,255] scale.")] = 55.0,
     seed: Annotated[int, typer.Option(help="Seed for initialisation and for every batch.")] = 0,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
     checkpoint_minutes: Annotated[float, typer.Option(help="Save the training state this often.")] = 5.0,

@@ -41,9 +41,7 @@ def _decomposition(
     dims = {0: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        exported = torch.export.export(
-            Functional(), (x, *weights), dynamic_shapes=(dims, (None,) * len(weights))
-        )
+        exported = torch.export.export(Functional(), (x, *weights), dynamic_shapes=(dims, (None,) * len(weights)))
         program = torch.onnx.export(
             exported,
             dynamo=True,
@@ -102,11 +100,7 @@ def decompose_attention(model: onnx.ModelProto) -> onnx.ModelProto:
         if node.op_type not in families:
             raise RewriteError(f"decompose-attention: unknown op {DOMAIN}::{node.op_type}")
         attrs = tuple(
-            sorted(
-                (a.name, int(attribute(node, a.name)))
-                for a in node.attribute
-                if a.name not in PLUGIN_ATTRIBUTES
-            )
+            sorted((a.name, int(attribute(node, a.name))) for a in node.attribute if a.name not in PLUGIN_ATTRIBUTES)
         )
         shapes = tuple(_shape(index, name, node) for name in node.input[1:])
         new_nodes.extend(_splice(model.graph, node, _decomposition(node.op_type, attrs, shapes, opset)))

@@ -57,15 +57,9 @@ def precision_plan(model: onnx.ModelProto, floats: set[str]) -> dict[str, int]:
         if node.op_type == "Constant":
             continue
         produced = [
-            value_precision[n]
-            for n in node.input
-            if n in floats and n in value_precision and index.constant(n) is None
+            value_precision[n] for n in node.input if n in floats and n in value_precision and index.constant(n) is None
         ]
-        keep = (
-            node.op_type in FP32_OPS
-            or node.domain == DOMAIN
-            or (produced and all(p == FLOAT for p in produced))
-        )
+        keep = node.op_type in FP32_OPS or node.domain == DOMAIN or (produced and all(p == FLOAT for p in produced))
         plan[node.name] = FLOAT if keep else HALF
         for out in node.output:
             if out in floats:
@@ -88,9 +82,7 @@ def fp16(model: onnx.ModelProto) -> onnx.ModelProto:
         return FLOAT if position in FIXED_FP32_INPUTS.get(node.op_type, ()) else plan.get(node.name, FLOAT)
 
     def consumer_precision(name: str) -> int:
-        users = [
-            wanted(c, i) for c in index.consumers.get(name, []) for i, n in enumerate(c.input) if n == name
-        ]
+        users = [wanted(c, i) for c in index.consumers.get(name, []) for i, n in enumerate(c.input) if n == name]
         return HALF if users and all(u == HALF for u in users) and name not in graph_io else FLOAT
 
     stored: dict[str, int] = {}
@@ -98,9 +90,7 @@ def fp16(model: onnx.ModelProto) -> onnx.ModelProto:
         if init.data_type == FLOAT:
             stored[init.name] = consumer_precision(init.name)
             if stored[init.name] == HALF:
-                init.CopyFrom(
-                    numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name)
-                )
+                init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
     for node in model.graph.node:
         if node.op_type == "Constant" and node.output[0] in floats:
             stored[node.output[0]] = consumer_precision(node.output[0])
@@ -126,9 +116,7 @@ def fp16(model: onnx.ModelProto) -> onnx.ModelProto:
                     if key not in casts:
                         casts[key] = fresh_name(f"{name}_as_{'fp16' if want_here == HALF else 'fp32'}")
                         new_nodes.append(
-                            onnx.helper.make_node(
-                                "Cast", [name], [casts[key]], to=want_here, name=fresh_name("Cast")
-                            )
+                            onnx.helper.make_node("Cast", [name], [casts[key]], to=want_here, name=fresh_name("Cast"))
                         )
                     node.input[position] = casts[key]
         elif attribute(node, "to") == FLOAT:
@@ -144,9 +132,7 @@ def fp16(model: onnx.ModelProto) -> onnx.ModelProto:
             if out in outputs and precision_of.get(out) == HALF:
                 half_name = fresh_name(f"{out}_fp16")
                 node.output[position] = half_name
-                new_nodes.append(
-                    onnx.helper.make_node("Cast", [half_name], [out], to=FLOAT, name=fresh_name("Cast"))
-                )
+                new_nodes.append(onnx.helper.make_node("Cast", [half_name], [out], to=FLOAT, name=fresh_name("Cast")))
                 precision_of[out] = FLOAT
                 break
     del model.graph.node[:]
@@ -162,9 +148,7 @@ def _ensure_io_and_islands_fp32(model: onnx.ModelProto) -> None:
         if value.type.tensor_type.elem_type != FLOAT:
             raise InternalError(f"fp16 pass changed graph I/O {value.name!r} away from float32")
     inferred = onnx.shape_inference.infer_shapes(model)
-    types = {
-        v.name: v.type.tensor_type.elem_type for v in [*inferred.graph.value_info, *inferred.graph.output]
-    }
+    types = {v.name: v.type.tensor_type.elem_type for v in [*inferred.graph.value_info, *inferred.graph.output]}
     for node in model.graph.node:
         if node.op_type in FP32_OPS and types.get(node.output[0], FLOAT) != FLOAT:
             raise InternalError(f"fp16 pass left {node.op_type} {node.name!r} in float16")

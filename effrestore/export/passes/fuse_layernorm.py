@@ -60,9 +60,7 @@ def _match(index: GraphIndex, ranks: dict[str, int], add: onnx.NodeProto) -> tup
 @register_pass("fuse-layernorm")
 def fuse_layernorm(model: onnx.ModelProto) -> onnx.ModelProto:
     inferred = onnx.shape_inference.infer_shapes(model)
-    ranks = {
-        v.name: len(v.type.tensor_type.shape.dim) for v in [*inferred.graph.value_info, *inferred.graph.input]
-    }
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in [*inferred.graph.value_info, *inferred.graph.input]}
     index = GraphIndex(model.graph)
     removed: set[int] = set()
     replacements: dict[int, onnx.NodeProto] = {}
@@ -87,9 +85,7 @@ def fuse_layernorm(model: onnx.ModelProto) -> onnx.ModelProto:
         )
     if replacements:
         new_nodes = [
-            replacements.get(id(n), n)
-            for n in model.graph.node
-            if id(n) not in removed or id(n) in replacements
+            replacements.get(id(n), n) for n in model.graph.node if id(n) not in removed or id(n) in replacements
         ]
         del model.graph.node[:]
         model.graph.node.extend(new_nodes)

@@ -82,11 +82,7 @@ def reassociate_linear_attention(model: onnx.ModelProto) -> onnx.ModelProto:
         inner, transpose, scalars = chain
         a, v = inner.input[0], outer.input[1]
         small = fresh_name("reassociated_context")
-        nodes = [
-            onnx.helper.make_node(
-                "MatMul", [transpose.output[0], v], [small], name=fresh_name("ReassocMatMul")
-            )
-        ]
+        nodes = [onnx.helper.make_node("MatMul", [transpose.output[0], v], [small], name=fresh_name("ReassocMatMul"))]
         for scalar in reversed(scalars):  # apply the scalars to the small product, innermost first
             scaled = fresh_name("reassociated_scaled")
             nodes.append(
@@ -95,9 +91,7 @@ def reassociate_linear_attention(model: onnx.ModelProto) -> onnx.ModelProto:
                 )
             )
             small = scaled
-        nodes.append(
-            onnx.helper.make_node("MatMul", [a, small], [outer.output[0]], name=fresh_name("ReassocMatMul"))
-        )
+        nodes.append(onnx.helper.make_node("MatMul", [a, small], [outer.output[0]], name=fresh_name("ReassocMatMul")))
         removed.update(id(n) for n in (inner, *scalars))
         replacements[id(outer)] = nodes
     if not replacements:

@@ -67,7 +67,5 @@ def register_custom_op(cls: type[ExportableAttention]) -> type[ExportableAttenti
         return cls.functional(x, *weights, **dict(zip(cls.attribute_names, values, strict=True)))  # type: ignore[arg-type]
 
     _LIBRARY.impl(cls.op_name, kernel, "CompositeExplicitAutograd")
-    torch.library.register_fake(f"{NAMESPACE}::{cls.op_name}", lib=_LIBRARY)(
-        lambda x, *_: torch.empty_like(x)
-    )
+    torch.library.register_fake(f"{NAMESPACE}::{cls.op_name}", lib=_LIBRARY)(lambda x, *_: torch.empty_like(x))
     return cls

@@ -32,9 +32,7 @@ def build_attention(name: str, dim: int, heads: int = 1, **options: Any) -> nn.M
     try:
         cls = ATTENTION[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown attention kind {name!r}; choose one of: {', '.join(sorted(ATTENTION))}"
-        ) from None
+        raise ConfigError(f"unknown attention kind {name!r}; choose one of: {', '.join(sorted(ATTENTION))}") from None
     if heads < 1 or dim % heads:
         raise ConfigError(f"{name}: dim={dim} must be a positive multiple of heads={heads}")
     try:

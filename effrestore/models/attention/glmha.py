@@ -88,9 +88,7 @@ class GLMHA(ExportableAttention):
     ) -> torch.Tensor:
         _, _, height, width = x.shape
         hidden = F.gelu(F.linear(x.mean(dim=(2, 3)), guide_in, guide_in_bias))
-        gate = torch.sigmoid(F.linear(hidden, guide_out, guide_out_bias))[
-            :, :, None, None
-        ]  # instance guidance
+        gate = torch.sigmoid(F.linear(hidden, guide_out, guide_out_bias))[:, :, None, None]  # instance guidance
         keys_values = F.conv2d(F.conv2d(x, kv), kv_dwconv, padding=1, groups=kv_dwconv.shape[0]) * gate
         k, v = keys_values.chunk(2, dim=1)
         queries = F.conv2d(F.conv2d(x, q), q_dwconv, padding=1, groups=q_dwconv.shape[0])

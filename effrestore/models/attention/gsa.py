@@ -24,9 +24,7 @@ from effrestore.models.attention._exportable import ExportableAttention, registe
 from effrestore.models.attention._registry import register_attention
 
 
-def _axial(
-    q: torch.Tensor, v: torch.Tensor, rel: torch.Tensor, heads: int, extent: int, axis: int
-) -> torch.Tensor:
+def _axial(q: torch.Tensor, v: torch.Tensor, rel: torch.Tensor, heads: int, extent: int, axis: int) -> torch.Tensor:
     """Relative attention along `axis` (3: columns/H, 4: rows/W) of the B×h×d×H×W view."""
     b, c, height, width = q.shape
     shape = (b, heads, c // heads, height, width)

@@ -68,9 +68,7 @@ class STT(ExportableAttention):
         self.factor_rank = factor_rank
         self.v = nn.Conv2d(dim, dim, 1, bias=False)
         hidden = max(1, dim // 4)
-        self.synthesizer = nn.Sequential(
-            nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, 2 * dim * factor_rank)
-        )
+        self.synthesizer = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, 2 * dim * factor_rank))
         self.r_h = nn.Parameter(torch.randn(heads, window, window) * 0.02)
         self.r_w = nn.Parameter(torch.randn(heads, window, window) * 0.02)
         self.project_out = nn.Conv2d(dim, dim, 1, bias=False)
@@ -104,7 +102,5 @@ class STT(ExportableAttention):
         factor_rank: int,
     ) -> torch.Tensor:
         values = F.conv2d(x, v)
-        channel = _channel_mode(
-            x, values, synth_in, synth_in_bias, synth_out, synth_out_bias, heads, factor_rank
-        )
+        channel = _channel_mode(x, values, synth_in, synth_in_bias, synth_out, synth_out_bias, heads, factor_rank)
         return F.conv2d(channel + _spatial_modes(values, r_h, r_w, heads), project_out)

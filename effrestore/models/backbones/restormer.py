@@ -98,9 +98,7 @@ class RestormerConfig:
 def _stage(dim: int, count: int, heads: int, attention: str, config: RestormerConfig) -> nn.Sequential:
     return nn.Sequential(
         *(
-            TransformerBlock(
-                dim, heads, attention, config.ffn_expansion_factor, config.bias, config.layernorm
-            )
+            TransformerBlock(dim, heads, attention, config.ffn_expansion_factor, config.bias, config.layernorm)
             for _ in range(count)
         )
     )
@@ -109,9 +107,7 @@ def _stage(dim: int, count: int, heads: int, attention: str, config: RestormerCo
 class Restormer(nn.Module):
     """Maps B×in_channels×H×W in [0, 1] to B×out_channels×(scale·H)×(scale·W); H, W multiples of 8."""
 
-    def __init__(
-        self, config: RestormerConfig | None = None, *, name: str = "", card: dict | None = None
-    ) -> None:
+    def __init__(self, config: RestormerConfig | None = None, *, name: str = "", card: dict | None = None) -> None:
         super().__init__()
         self.config = config or RestormerConfig()
         self.name = name
@@ -171,6 +167,4 @@ class Restormer(nn.Module):
             return out
         if self.config.scale == 1:
             return out + image
-        return out + F.interpolate(
-            image, scale_factor=self.config.scale, mode="bilinear", align_corners=False
-        )
+        return out + F.interpolate(image, scale_factor=self.config.scale, mode="bilinear", align_corners=False)

@@ -28,9 +28,7 @@ def open_backend(
         backend = "torch" if suffix in CHECKPOINT_SUFFIXES else "onnxruntime"
     if backend == "onnxruntime":
         if suffix != ".onnx":
-            raise ConfigError(
-                f"{path}: the onnxruntime backend runs .onnx files; export it with `effrestore export`"
-            )
+            raise ConfigError(f"{path}: the onnxruntime backend runs .onnx files; export it with `effrestore export`")
         from effrestore.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(path, device or "cpu", threads, meta)

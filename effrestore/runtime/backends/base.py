@@ -29,13 +29,10 @@ class Backend(abc.ABC):
     def run(self, batch: np.ndarray) -> np.ndarray:
         if batch.dtype != np.float32 or batch.ndim != 4 or batch.shape[1] != self.meta.in_channels:
             raise InternalError(
-                f"{self.name}: expected float32 N×{self.meta.in_channels}×H×W, got "
-                f"{batch.dtype} {batch.shape}"
+                f"{self.name}: expected float32 N×{self.meta.in_channels}×H×W, got {batch.dtype} {batch.shape}"
             )
         if batch.shape[2] % self.meta.multiple_of or batch.shape[3] % self.meta.multiple_of:
-            raise InternalError(
-                f"{self.name}: tile {batch.shape[2:]} is not a multiple of {self.meta.multiple_of}"
-            )
+            raise InternalError(f"{self.name}: tile {batch.shape[2:]} is not a multiple of {self.meta.multiple_of}")
         out = self._run(np.ascontiguousarray(batch))
         s = self.meta.scale
         expected = (batch.shape[0], self.meta.out_channels, batch.shape[2] * s, batch.shape[3] * s)

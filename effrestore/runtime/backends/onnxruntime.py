@@ -31,9 +31,7 @@ def read_onnx_meta(session) -> ModelMeta | None:  # type: ignore[no-untyped-def]
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
-    def __init__(
-        self, path: Path, device: str = "cpu", threads: int | None = None, meta: ModelMeta | None = None
-    ):
+    def __init__(self, path: Path, device: str = "cpu", threads: int | None = None, meta: ModelMeta | None = None):
         import onnxruntime as ort
 
         if device not in PROVIDERS:
@@ -60,9 +58,7 @@ class OnnxRuntimeBackend(Backend):
                 if "effrestore" in str(exc)
                 else ""
             )
-            raise BackendUnavailableError(
-                f"{path}: ONNX Runtime cannot load this model: {first}{hint}"
-            ) from None
+            raise BackendUnavailableError(f"{path}: ONNX Runtime cannot load this model: {first}{hint}") from None
         found = read_onnx_meta(self.session)
         if meta is None and found is None:
             raise ConfigError(
