@@ -7,10 +7,12 @@ from typing import Annotated
 import typer
 
 from effrestore import __version__
+from effrestore.cli.commands.bench import bench
 from effrestore.cli.commands.evaluate import evaluate
 from effrestore.cli.commands.export import export
 from effrestore.cli.commands.inspect import inspect
 from effrestore.cli.commands.models import models
+from effrestore.cli.commands.run import run
 from effrestore.cli.commands.train import train
 
 app = typer.Typer(
@@ -25,6 +27,8 @@ app.command()(train)
 app.command(name="eval")(evaluate)
 app.command()(export)
 app.command()(inspect)
+app.command()(run)
+app.command()(bench)
 
 
 def _print_version(value: bool) -> None:
