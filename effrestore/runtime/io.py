@@ -107,7 +107,9 @@ def read_image(path: str | Path, max_pixels: int | None = None) -> tuple[np.ndar
                 exif = image.getexif()
                 info.exif = exif.tobytes() if exif else None
                 array = _from_pillow(image)
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageError(f"{path}: {exc}; raise the limit with --max-pixels if you trust this file") from None
+        except UnidentifiedImageError as exc:
             raise ImageError(f"{path}: cannot read this image ({exc})") from None
         except (OSError, SyntaxError, ValueError) as exc:
             raise ImageError(f"{path}: the image is corrupt or truncated ({exc})") from None
@@ -121,7 +123,7 @@ def _to_pillow(array: np.ndarray, suffix: str) -> Image.Image:
         array = np.clip(np.round(array * 255.0), 0, 255).astype(np.uint8)
     if array.dtype == np.uint16:
         if array.ndim == 2 and suffix == ".png":
-            return Image.fromarray(array, mode="I;16")
+            return Image.fromarray(array)  # mode I;16
         raise ImageError(
             f"16-bit {'colour ' if array.ndim == 3 else ''}output is not supported for {suffix}; "
             "write .tif (16-bit kept) or .npy"

@@ -66,9 +66,13 @@ def _resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
 
     if scale == 1:
         return alpha
-    mode = {np.uint8: "L", np.uint16: "I;16", np.float32: "F"}[alpha.dtype.type]
     size = (alpha.shape[1] * scale, alpha.shape[0] * scale)
-    return np.asarray(Image.fromarray(alpha, mode=mode).resize(size, Image.BICUBIC), dtype=alpha.dtype)
+    resized = Image.fromarray(alpha.astype(np.float32)).resize(size, Image.BICUBIC)  # mode F keeps precision
+    values = np.asarray(resized)
+    if alpha.dtype == np.float32:
+        return values
+    top = np.iinfo(alpha.dtype).max
+    return np.clip(np.round(values), 0, top).astype(alpha.dtype)
 
 
 class Restorer:
