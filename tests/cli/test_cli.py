@@ -22,7 +22,7 @@ def test_version() -> None:
 def test_models_json_and_table() -> None:
     result = run_cli("models", "--json")
     assert result.returncode == 0, result.stderr
-    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    rows = {row["name"]: row for row in json.loads(result.stdout)["configs"]}
     assert rows["restormer"]["params"] == 26126644
     assert rows["restormer"]["attention"] == ["mdta"] * 4
     assert 100 < rows["restormer"]["gmacs_256"] < 200

@@ -1,7 +1,8 @@
-"""`effrestore models`: the registered model configurations with their costs."""
+"""`effrestore models`: the shipped models (from their cards, no torch needed) and the registered configs."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from typing import Annotated
 
@@ -9,24 +10,34 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from effrestore._lazy import require
 from effrestore.cli._errors import reports_errors
+from effrestore.zoo import DEFAULT_MODEL, list_zoo
 
 COST_SIZE = 256
 
 
-@reports_errors
-def models(
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")] = False,
-) -> None:
-    """List the registered models: attention kind per level, parameters and GMACs at 256×256."""
-    require("torch", "listing model costs")
+def shipped_rows() -> list[dict]:
+    return [
+        {
+            "name": entry.name,
+            "default": entry.name == DEFAULT_MODEL,
+            "task": entry.card.get("task", ""),
+            "attention": entry.card.get("attention", []),
+            "validation_psnr": entry.card.get("validation_psnr", {}),
+            "baseline": entry.card.get("baseline", ""),
+            "baseline_psnr": entry.card.get("baseline_psnr", {}),
+            "onnx": str(entry.onnx),
+        }
+        for entry in list_zoo()
+    ]
+
+
+def config_rows() -> list[dict]:
     from effrestore.models import MODELS, build_model, cost
 
     rows = []
     for name, spec in sorted(MODELS.items()):
-        model = build_model(name)
-        params, macs = cost(model, (1, spec.config.in_channels, COST_SIZE, COST_SIZE))
+        params, macs = cost(build_model(name), (1, spec.config.in_channels, COST_SIZE, COST_SIZE))
         rows.append(
             {
                 "name": name,
@@ -36,13 +47,46 @@ def models(
                 "description": spec.description,
             }
         )
+    return rows
+
+
+@reports_errors
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
+) -> None:
+    """List shipped models (validation PSNR vs the classical baseline) and registered configurations."""
+    has_torch = importlib.util.find_spec("torch") is not None
+    shipped, configs = shipped_rows(), config_rows() if has_torch else []
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json.dumps({"shipped": shipped, "configs": configs}, indent=2))
         return
-    table = Table(title="effrestore models")
+    console = Console()
+    table = Table(title="shipped models (ONNX Runtime, no torch needed)")
+    for column in ("name", "task", "attention", "PSNR σ15/25/50", "baseline σ15/25/50"):
+        table.add_column(column)
+    for row in shipped:
+
+        def triple(values: dict) -> str:
+            return " / ".join(f"{values[s]:.2f}" for s in ("15", "25", "50") if s in values)
+
+        name = row["name"] + (" (default)" if row["default"] else "")
+        table.add_row(
+            name,
+            row["task"],
+            "/".join(sorted(set(row["attention"]))),
+            triple(row["validation_psnr"]),
+            f"{row['baseline']}: {triple(row['baseline_psnr'])}",
+        )
+    console.print(table)
+    if not has_torch:
+        console.print(
+            "registered configurations: install the export extra to list them (pip install 'effrestore[export]')"
+        )
+        return
+    table = Table(title="registered configurations")
     for column in ("name", "attention", "params (M)", f"GMACs @{COST_SIZE}²", "description"):
         table.add_column(column)
-    for row in rows:
+    for row in configs:
         kinds = row["attention"]
         table.add_row(
             row["name"],
@@ -51,4 +95,4 @@ def models(
             f"{row['gmacs_256']:.2f}",
             row["description"],
         )
-    Console().print(table)
+    console.print(table)
