@@ -112,6 +112,17 @@ print("ok")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
     assert (tmp_path / "out.png").exists()
+    cli_code = f"""
+import sys
+sys.modules["torch"] = None
+sys.argv = ["effrestore", "run", {str(SAMPLE)!r}, "-o", {str(tmp_path / "cli.png")!r}, "--model",
+            {str(models_dir / "conv.onnx")!r}]
+from effrestore.cli.main import main
+main()
+"""
+    result = subprocess.run([sys.executable, "-c", cli_code], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cli.png").exists()
 
 
 def test_four_threads_match_serial(models_dir: Path) -> None:
