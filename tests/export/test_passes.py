@@ -63,6 +63,7 @@ def test_reassociation_refuses_softmax_between() -> None:
     assert isinstance(reason, str) and "Softmax" in reason
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux peak-RSS reset")
 def test_reassociation_memory_drop_at_192x192(tmp_path: Path) -> None:
     n = 192 * 192

@@ -37,6 +37,7 @@ def fitted_exponent(kind: str) -> float:
     return float(slope)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc peak-RSS reset")
 @pytest.mark.parametrize("kind", ["sagan", "linear_sa", "mdta", "glmha", "gsa", "stt"])
 def test_memory_exponent(kind: str) -> None:

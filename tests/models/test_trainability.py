@@ -11,6 +11,7 @@ from effrestore.models import ATTENTION, build_model
 STEPS, CROP, BATCH, SIGMA = 200, 32, 4, 25 / 255
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(ATTENTION))
 def test_denoising_loss_drops(kind: str, sample_rgb: np.ndarray) -> None:
     torch.manual_seed(0)

@@ -47,6 +47,7 @@ def test_dtypes_channels_alpha_and_stats(models_dir: Path) -> None:
         Restorer.load(models_dir / "conv.onnx").restore(np.zeros((8, 8, 5), np.uint8))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="peak RSS via /proc")
 def test_4k_under_700mib_budget_and_whole_image_refused(models_dir: Path, tmp_path: Path) -> None:
     big = tmp_path / "4k.png"
