@@ -15,7 +15,7 @@ from pathlib import Path
 from effrestore.evaluation import baseline_denoiser, evaluate, load_eval_images
 from effrestore.export import export_onnx
 from effrestore.models import load_checkpoint
-from effrestore.models.inference import run_whole_image
+from effrestore.runtime import Restorer
 
 ZOO = Path(__file__).resolve().parents[1] / "effrestore" / "zoo"
 SIGMAS = (15.0, 25.0, 50.0)
@@ -32,9 +32,10 @@ def main() -> None:
     checkpoint = args.run / "model.safetensors"
     model = load_checkpoint(checkpoint)
     model.name = args.name
+    restorer = Restorer.load(checkpoint, backend="torch", tile="none")
     images = load_eval_images(args.validation, model.config.in_channels)
     methods = {
-        args.name: lambda s: lambda x: run_whole_image(model, x),
+        args.name: lambda s: restorer.restore,
         args.baseline: lambda s: baseline_denoiser(args.baseline, s),
     }
     results = evaluate(methods, images, SIGMAS, with_ssim=False)

@@ -34,12 +34,12 @@ def evaluate(
     """Evaluate a denoiser: fixed-seed noise, unclipped noisy input, clipped output, full-image PSNR/SSIM."""
     from effrestore.evaluation import baseline_denoiser, load_eval_images
     from effrestore.evaluation import evaluate as run_eval
-    from effrestore.runtime.denoisers import load_denoiser
+    from effrestore.runtime import Restorer
 
     sigmas = _parse_sigmas(sigma)
-    denoiser, channels = load_denoiser(model)
-    images = load_eval_images(data, channels)
-    methods = {Path(model).name: lambda s: denoiser}
+    restorer = Restorer.load(model, tile="none")  # the protocol scores whole images
+    images = load_eval_images(data, restorer.meta.in_channels)
+    methods = {Path(model).name: lambda s: restorer.restore}
     methods.update({name: (lambda s, name=name: baseline_denoiser(name, s)) for name in baseline})
     with Progress(transient=True, disable=as_json) as progress:
         task = progress.add_task("evaluating", total=len(images) * len(sigmas) * len(methods))
