@@ -33,8 +33,3 @@ class TorchBackend(Backend):
             x = self.torch.from_numpy(batch).to(self.device)
             return self.model(x).float().cpu().numpy()
 
-    def device_peak(self) -> int | None:
-        """Peak CUDA memory since the last reset (None on CPU)."""
-        if not self.device.startswith("cuda"):
-            return None
-        return int(self.torch.cuda.max_memory_allocated(self.device))
