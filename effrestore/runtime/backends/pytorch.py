@@ -32,4 +32,3 @@ class TorchBackend(Backend):
         with self.torch.inference_mode():
             x = self.torch.from_numpy(batch).to(self.device)
             return self.model(x).float().cpu().numpy()
-

@@ -1,0 +1,56 @@
+"""Shipped models: load by name without torch, carry effrestore metadata, and really denoise."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from PIL import Image
+
+from effrestore.evaluation import psnr
+from effrestore.zoo import DEFAULT_MODEL, require_entry
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+CASES = [("denoise-color", "astronaut"), ("denoise-gray", "camera")]
+
+
+@pytest.mark.parametrize(("name", "sample"), CASES)
+def test_shipped_model_denoises_without_torch(name: str, sample: str, tmp_path: Path) -> None:
+    entry = require_entry(name)
+    props = {p.key: p.value for p in onnx.load(str(entry.onnx)).metadata_props}
+    assert props["effrestore.task"] == "denoise" and props["effrestore.multiple_of"] == "8"
+    assert "validation_psnr" in entry.card and "baseline_psnr" in entry.card
+    out = tmp_path / "out.png"
+    code = f"""
+import sys
+sys.modules["torch"] = None
+from effrestore.runtime import Restorer
+Restorer.load({name!r}).restore_file({str(SAMPLES / f"{sample}-noisy25.png")!r}, {str(out)!r})
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    clean = np.asarray(Image.open(SAMPLES / f"{sample}.png"), dtype=np.float64)
+    noisy = np.asarray(Image.open(SAMPLES / f"{sample}-noisy25.png"), dtype=np.float64)
+    restored = np.asarray(Image.open(out), dtype=np.float64)
+    gain = psnr(clean, restored) - psnr(clean, noisy)
+    print(f"{name} on {sample}: noisy {psnr(clean, noisy):.2f} dB -> restored {psnr(clean, restored):.2f} dB")
+    assert gain >= 5
+
+
+def test_run_without_model_uses_the_shipped_default(tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "effrestore", "run", str(SAMPLES / "coffee-noisy25.png"), "-o", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["backend"] == "onnxruntime" and out.exists()
+    assert DEFAULT_MODEL == "denoise-color"
