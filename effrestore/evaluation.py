@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from effrestore._lazy import require
 from effrestore.errors import ConfigError
+from effrestore.image_folders import read_image_folder
 
 Denoiser = Callable[[np.ndarray], np.ndarray]
 BASELINES = ("nlm", "bm3d")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def noise_seed(name: str, sigma: float) -> int:
@@ -59,21 +58,7 @@ def ssim(reference: np.ndarray, estimate: np.ndarray) -> float:
 
 def load_eval_images(folder: str | Path, channels: int) -> list[tuple[str, np.ndarray]]:
     """(name, H×W×C float64 in [0, 255]) for every image in `folder`, converted to `channels`."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: not a folder of evaluation images")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ConfigError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    images = []
-    for path in files:
-        try:
-            with Image.open(path) as img:
-                array = np.asarray(img.convert("RGB" if channels == 3 else "L"), dtype=np.float64)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ConfigError(f"{path}: cannot read this image ({exc}); remove or replace it") from None
-        images.append((path.stem, array[..., None] if array.ndim == 2 else array))
-    return images
+    return [(name, array.astype(np.float64)) for name, array in read_image_folder(folder, channels)]
 
 
 def baseline_denoiser(name: str, sigma: float) -> Denoiser:

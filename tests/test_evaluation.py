@@ -52,43 +52,15 @@ def test_eval_cli_with_baseline(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     Image.open(ROOT / "samples" / "coffee.png").crop((0, 0, 96, 80)).save(data / "coffee.png")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "effrestore",
-            "eval",
-            str(tmp_path / "m.safetensors"),
-            "--data",
-            str(data),
-            "--sigma",
-            "25",
-            "--baseline",
-            "nlm",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def eval_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "effrestore", "eval", str(tmp_path / "m.safetensors"), "--data", str(data)]
+        return subprocess.run([*command, *args], capture_output=True, text=True, timeout=300)
+
+    result = eval_cli("--sigma", "25", "--baseline", "nlm", "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["method"]: row for row in json.loads(result.stdout)}
     assert set(rows) == {"m.safetensors", "nlm"}
     assert rows["nlm"]["psnr"] > 22, "NL-means must improve on the 20.2 dB noisy input"
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "effrestore",
-            "eval",
-            str(tmp_path / "m.safetensors"),
-            "--data",
-            str(data),
-            "--sigma",
-            "300",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    bad = eval_cli("--sigma", "300")
     assert bad.returncode == 2 and "sigma must be in [0, 255]" in bad.stderr

@@ -13,31 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 
 from effrestore.errors import ConfigError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+from effrestore.image_folders import read_image_folder
 
 
 def load_folder(folder: str | Path, channels: int) -> list[np.ndarray]:
-    """All images under `folder` as float32 H×W×channels arrays in [0, 1] (RGB or luminance)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: not a folder of training images")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ConfigError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    images = []
-    for path in files:
-        try:
-            with Image.open(path) as img:
-                converted = img.convert("RGB" if channels == 3 else "L")
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ConfigError(f"{path}: cannot read this image ({exc}); remove or replace it") from None
-        array = np.asarray(converted, dtype=np.float32) / 255.0
-        images.append(array[..., None] if array.ndim == 2 else array)
-    return images
+    """All images under `folder` (recursively) as float32 H×W×channels arrays in [0, 1]."""
+    return [array.astype(np.float32) / 255.0 for _, array in read_image_folder(folder, channels, recursive=True)]
 
 
 def dead_leaves(size: int, channels: int, rng: np.random.Generator, discs: int = 300) -> np.ndarray:
