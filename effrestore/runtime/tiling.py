@@ -9,6 +9,7 @@ field, the tiled result equals the whole-image result.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -31,9 +32,11 @@ def positions(length: int, tile: int, overlap: int, multiple: int) -> list[int]:
     return [*starts, length - tile]
 
 
-def feather(length: int, start: int, total: int, overlap: int, discard: int) -> np.ndarray:
-    """1-D weights of a tile at `start` (all in output pixels): 0 over `discard`, raised cosine up to
-    `2·overlap − discard`, 1 inside; image borders are not feathered."""
+@functools.lru_cache(maxsize=64)
+def feather(length: int, inner_start: bool, inner_end: bool, overlap: int, discard: int) -> np.ndarray:
+    """1-D weights of a tile (all in output pixels): 0 over `discard`, raised cosine up to
+    `2·overlap − discard`, 1 inside; only inner borders (not image borders) are feathered. Cached: a grid
+    has at most three distinct weight profiles per axis."""
     weights = np.ones(length, dtype=np.float32)
     ramp_length = max(0, 2 * overlap - 2 * discard)
     t = np.arange(length, dtype=np.float32)
@@ -41,10 +44,11 @@ def feather(length: int, start: int, total: int, overlap: int, discard: int) -> 
     if ramp_length:
         inside = (t >= discard) & (t < discard + ramp_length)
         ramp[inside] = 0.5 - 0.5 * np.cos(math.pi * (t[inside] - discard + 0.5) / ramp_length)
-    if start > 0:
+    if inner_start:
         weights *= ramp
-    if start + length < total:
+    if inner_end:
         weights *= ramp[::-1]
+    weights.flags.writeable = False
     return weights
 
 
@@ -72,6 +76,6 @@ class TileGrid:
         return [(y, x) for y in self.ys for x in self.xs]
 
     def weights(self, y: int, x: int, scale: int, overlap: int, discard: int) -> np.ndarray:
-        wy = feather(self.tile_h * scale, y * scale, self.height * scale, overlap * scale, discard * scale)
-        wx = feather(self.tile_w * scale, x * scale, self.width * scale, overlap * scale, discard * scale)
+        wy = feather(self.tile_h * scale, y > 0, y + self.tile_h < self.height, overlap * scale, discard * scale)
+        wx = feather(self.tile_w * scale, x > 0, x + self.tile_w < self.width, overlap * scale, discard * scale)
         return wy[:, None] * wx[None, :]
