@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 from effrestore._atomic import atomic_path
 from effrestore.errors import CheckpointError, ConfigError
 from effrestore.models.backbones import Restormer
-from effrestore.models.checkpoints import save_checkpoint
+from effrestore.models.checkpoints import load_checkpoint, save_checkpoint
 from effrestore.models.data import CropSampler, add_blind_noise, bicubic_downscale, load_folder
 from effrestore.models.registry import build_model
 
@@ -51,6 +51,7 @@ class TrainConfig:
     max_sigma: float = 55.0
     grad_clip: float = 0.01
     seed: int = 0
+    init: str | None = None  # checkpoint whose weights start the run (fine-tuning with a fresh schedule)
 
     def __post_init__(self) -> None:
         if self.task not in ("denoise", "sr2"):
@@ -91,8 +92,21 @@ def new_state(config: TrainConfig) -> TrainState:
         overrides["scale"] = 2
     torch.manual_seed(config.seed)
     model = build_model(config.model, **overrides)
+    if config.init:
+        _load_initial_weights(model, Path(config.init))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     return TrainState(model, optimizer)
+
+
+def _load_initial_weights(model: Restormer, path: Path) -> None:
+    """Copies a checkpoint's weights into `model`; refuses a checkpoint of another architecture."""
+    source = load_checkpoint(path)
+    if source.config != model.config:
+        raise ConfigError(
+            f"{path}: --init checkpoint has config {source.config}, but this run builds {model.config}; "
+            "pass the same --model/--attention/--channels/--task the checkpoint was trained with"
+        )
+    model.load_state_dict(source.state_dict())
 
 
 def save_state(state: TrainState, config: TrainConfig, folder: Path) -> None:
@@ -167,8 +181,10 @@ def train_step(state: TrainState, config: TrainConfig, inputs: torch.Tensor, tar
 
 
 def model_card(config: TrainConfig, state: TrainState, seconds: float) -> dict[str, Any]:
-    data = list(config.data) + (
-        [f"dead-leaves synthetic ({config.synthetic_fraction:.0%})"] if config.synthetic_fraction else []
+    data = (
+        ([f"fine-tuned from {Path(config.init).name}"] if config.init else [])
+        + list(config.data)
+        + ([f"dead-leaves synthetic ({config.synthetic_fraction:.0%})"] if config.synthetic_fraction else [])
     )
     degradation = (
         f"blind Gaussian noise, sigma ~ U[0, {config.max_sigma:g}] on [0,255]"

@@ -89,6 +89,10 @@ class MemoryFit:
     per_pixel: float
     probes: tuple[tuple[int, int], ...]  # (pixels, measured growth)
 
+    @property
+    def largest_probe(self) -> int:
+        return max(pixels for pixels, _ in self.probes)
+
     def predict(self, pixels: int) -> float:
         return self.fixed + self.per_pixel * pixels
 

@@ -32,43 +32,58 @@ def _cache_key(backend: Backend, threads: int | None) -> str:
 _cache_lock = threading.Lock()
 
 
+def _read_cache(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _write_cache(path: Path, key: str, fit: MemoryFit) -> None:
+    cached = _read_cache(path)
+    cached[key] = {"fixed": fit.fixed, "per_pixel": fit.per_pixel, "probes": [list(p) for p in fit.probes]}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(cached, indent=1))
+    except OSError:
+        pass  # an unwritable cache only costs a re-measurement next time
+
+
+def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[int, int]:
+    """(pixels, peak RSS growth in bytes) of one backend call on a batch×C×height×width input."""
+    shape = (batch, backend.meta.in_channels, height, width)
+    tile = np.random.default_rng(height * width * batch).random(shape, dtype=np.float32)
+    tracker = PeakTracker()
+    before = current_rss()
+    tracker.reset()
+    backend.run(tile)
+    return height * width * batch, max(0, tracker.peak() - before)
+
+
 def measure_fit(backend: Backend, threads: int | None, use_cache: bool = True) -> MemoryFit:
     """The cached fit for this backend, or a new one measured now (and cached)."""
     key = _cache_key(backend, threads)
-    path = cache_file()
     with _cache_lock:
-        cached: dict = {}
-        if use_cache and path.is_file():
-            try:
-                cached = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
-                cached = {}
-            if key in cached:
-                entry = cached[key]
-                return MemoryFit(entry["fixed"], entry["per_pixel"], tuple(map(tuple, entry["probes"])))
-        tracker = PeakTracker()
-        probes = []
-        channels = backend.meta.in_channels
-        backend.run(np.zeros((1, channels, 64, 64), np.float32))  # warm-up: lazy allocations are not tile cost
-        for side in PROBE_SIDES:
-            tile = np.random.default_rng(side).random((1, channels, side, side), dtype=np.float32)
-            before = current_rss()
-            tracker.reset()
-            backend.run(tile)
-            probes.append((side * side, max(0, tracker.peak() - before)))
-        fit = MemoryFit.from_probes(probes)
+        entry = _read_cache(cache_file()).get(key) if use_cache else None
+        if entry is not None:
+            return MemoryFit(entry["fixed"], entry["per_pixel"], tuple(map(tuple, entry["probes"])))
+        backend.run(np.zeros((1, backend.meta.in_channels, 64, 64), np.float32))  # warm-up: lazy allocations
+        fit = MemoryFit.from_probes([probe(backend, side, side) for side in PROBE_SIDES])
         if use_cache:
-            cached[key] = {
-                "fixed": fit.fixed,
-                "per_pixel": fit.per_pixel,
-                "probes": [list(p) for p in probes],
-            }
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(cached, indent=1))
-            except OSError:
-                pass  # an unwritable cache only costs a re-measurement next time
+            _write_cache(cache_file(), key, fit)
         return fit
+
+
+def refine_fit(
+    backend: Backend, threads: int | None, fit: MemoryFit, height: int, width: int, batch: int, use_cache: bool = True
+) -> MemoryFit:
+    """`fit` plus a probe measured at the planned shape, so a plan beyond the probed sizes is checked by a
+    measurement instead of trusted as an extrapolation."""
+    with _cache_lock:
+        refined = MemoryFit.from_probes([*fit.probes, probe(backend, height, width, batch)])
+        if use_cache:
+            _write_cache(cache_file(), _cache_key(backend, threads), refined)
+        return refined
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,7 @@ class Plan:
     tile: int | None
     batch: int
     planned_peak: int
+    pixels: int  # input pixels of one backend call (tile area × batch, or the whole padded image)
 
 
 def image_buffers(height: int, width: int, channels: int, out_channels: int, scale: int, itemsize: int) -> int:
@@ -102,7 +118,7 @@ def plan(
         return int(base + buffers + SAFETY * fit.predict(side_h * side_w * batch))
 
     if tile == "none":
-        chosen = Plan(None, 1, peak(padded_h, padded_w, 1))
+        chosen = Plan(None, 1, peak(padded_h, padded_w, 1), padded_h * padded_w)
         if chosen.planned_peak > budget:
             raise MemoryBudgetError(
                 f"the whole image needs about {format_bytes(chosen.planned_peak)}, over the budget of "
@@ -110,7 +126,8 @@ def plan(
             )
         return chosen
     if isinstance(tile, int):
-        chosen = Plan(tile, 1, peak(min(tile, padded_h), min(tile, padded_w), 1))
+        area = min(tile, padded_h) * min(tile, padded_w)
+        chosen = Plan(tile, 1, peak(min(tile, padded_h), min(tile, padded_w), 1), area)
         if chosen.planned_peak > budget:
             raise MemoryBudgetError(
                 f"tile {tile} needs about {format_bytes(chosen.planned_peak)}, over the "
@@ -118,8 +135,10 @@ def plan(
             )
         return chosen
     sides = [s for s in TILE_LADDER if s < max(padded_h, padded_w)]
-    candidates = [Plan(s, 1, peak(min(s, padded_h), min(s, padded_w), 1)) for s in sides]
-    candidates.append(Plan(None, 1, peak(padded_h, padded_w, 1)))
+    candidates = [
+        Plan(s, 1, peak(min(s, padded_h), min(s, padded_w), 1), min(s, padded_h) * min(s, padded_w)) for s in sides
+    ]
+    candidates.append(Plan(None, 1, peak(padded_h, padded_w, 1), padded_h * padded_w))
     fitting = [c for c in candidates if c.planned_peak <= budget]
     if not fitting:
         smallest = candidates[0].planned_peak
@@ -134,4 +153,4 @@ def plan(
     batch = 1
     while batch < 8 and peak(best.tile, best.tile, batch + 1) <= budget:
         batch += 1
-    return Plan(best.tile, batch, peak(min(best.tile, padded_h), min(best.tile, padded_w), batch))
+    return Plan(best.tile, batch, peak(min(best.tile, padded_h), min(best.tile, padded_w), batch), best.pixels * batch)

@@ -54,11 +54,14 @@ def _to_float(tile: np.ndarray) -> np.ndarray:
 
 
 def _from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if dtype == np.uint8:
-        return np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8)
-    if dtype == np.uint16:
-        return np.clip(np.round(values * 65535.0), 0, 65535).astype(np.uint16)
-    return values.astype(np.float32, copy=False)  # float output is not clipped
+    """Converts in place (no full-size float temporaries: at 8K each would be ~400 MB) to `dtype`."""
+    if dtype in (np.uint8, np.uint16):
+        top = float(np.iinfo(dtype).max)
+        np.multiply(values, top, out=values)
+        np.round(values, out=values)
+        np.clip(values, 0, top, out=values)
+        return values.astype(dtype)
+    return values  # float output is not clipped
 
 
 def _resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
@@ -138,6 +141,14 @@ class Restorer:
                 self._fit = planner.measure_fit(self.backend, self.threads)
             return self._fit
 
+    def _measure_planned(self, fit: planner.MemoryFit, chosen: planner.Plan, ph: int, pw: int) -> planner.MemoryFit:
+        """Measures the backend at a planned shape larger than any probe and keeps the refined fit: a budget
+        the user set is checked against measured numbers, never only against an extrapolation."""
+        height, width = (ph, pw) if chosen.tile is None else (min(chosen.tile, ph), min(chosen.tile, pw))
+        with self._fit_lock:
+            self._fit = planner.refine_fit(self.backend, self.threads, fit, height, width, chosen.batch)
+            return self._fit
+
     def _split_channels(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if image.ndim == 2:
             image = image[..., None]
@@ -175,7 +186,11 @@ class Restorer:
         ph, pw = padded.shape[:2]
         budget = self.mem_budget or int(psutil.virtual_memory().available * DEFAULT_BUDGET_FRACTION)
         buffers = planner.image_buffers(ph, pw, self.meta.in_channels, self.meta.out_channels, s, image.itemsize)
-        chosen = planner.plan(self.memory_fit(), ph, pw, buffers, budget, self.tile)
+        fit = self.memory_fit()
+        chosen = planner.plan(fit, ph, pw, buffers, budget, self.tile)
+        while self.mem_budget is not None and chosen.pixels > fit.largest_probe:
+            fit = self._measure_planned(fit, chosen, ph, pw)
+            chosen = planner.plan(fit, ph, pw, buffers, budget, self.tile)
         overlap = self.overlap if chosen.tile is not None else 0
         grid = TileGrid.build(ph, pw, chosen.tile, overlap, m)
         rf = self.meta.receptive_field

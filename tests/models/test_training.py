@@ -119,3 +119,16 @@ def test_bad_data(tmp_path: Path) -> None:
         config(5, max_sigma=300)
     with pytest.raises(ConfigError, match="larger than"):
         CropSampler((dead_leaves(16, 3, np.random.default_rng(0)),), crop=32, channels=3)
+
+
+def test_init_fine_tunes_from_a_checkpoint(tmp_path: Path) -> None:
+    base = load_checkpoint(train(config(30), tmp_path / "base"))
+    cfg = config(5, init=str(tmp_path / "base" / "model.safetensors"), lr=1e-9, warmup=1)
+    start = new_state(cfg).model
+    for (key, a), b in zip(start.state_dict().items(), base.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=f"{key} was not taken from the --init checkpoint")
+    tuned = load_checkpoint(train(cfg, tmp_path / "tuned"))
+    assert tuned.card["train_config"]["init"] == cfg.init and "fine-tuned from" in tuned.card["training_data"]
+    other = config(5, init=cfg.init, overrides={**TINY, "dim": 16})
+    with pytest.raises(ConfigError, match="--init checkpoint has config"):
+        new_state(other)

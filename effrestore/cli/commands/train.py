@@ -33,6 +33,9 @@ def train(
     checkpoint_minutes: Annotated[float, typer.Option(help="Save the training state this often.")] = 5.0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
     max_steps: Annotated[int | None, typer.Option(help="Stop (resumably) after this step.")] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="Start from this checkpoint's weights (fine-tune; same architecture).")
+    ] = None,
 ) -> None:
     """Train a restoration model on random crops; checkpoints every few minutes and resumes with --resume."""
     torch = require("torch", "training")
@@ -56,6 +59,7 @@ def train(
         lr=lr,
         max_sigma=max_sigma,
         seed=seed,
+        init=str(init) if init else None,
     )
     columns = (
         TextColumn("{task.description}"),
