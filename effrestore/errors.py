@@ -47,3 +47,7 @@ class MemoryBudgetError(EffrestoreError):
 
 class TileError(EffrestoreError):
     """A tile failed; the run stops (no tile is skipped or reused) and the message names the tile."""
+
+
+class EngineError(EffrestoreError):
+    """A TensorRT engine, manifest or build request that cannot be used here; the message says what to run."""

@@ -8,6 +8,7 @@ import typer
 
 from effrestore import __version__
 from effrestore.cli.commands.bench import bench
+from effrestore.cli.commands.build import build
 from effrestore.cli.commands.evaluate import evaluate
 from effrestore.cli.commands.export import export
 from effrestore.cli.commands.inspect import inspect
@@ -26,6 +27,7 @@ app.command()(models)
 app.command()(train)
 app.command(name="eval")(evaluate)
 app.command()(export)
+app.command()(build)
 app.command()(inspect)
 app.command()(run)
 app.command()(bench)

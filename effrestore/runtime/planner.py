@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,9 @@ def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[in
 
 def measure_fit(backend: Backend, threads: int | None, use_cache: bool = True) -> MemoryFit:
     """The cached fit for this backend, or a new one measured now (and cached)."""
+    known = backend.known_memory()
+    if known is not None:
+        return MemoryFit.from_probes(known)
     key = _cache_key(backend, threads)
     with _cache_lock:
         entry = _read_cache(cache_file()).get(key) if use_cache else None
@@ -110,8 +114,12 @@ def plan(
     budget: int,
     tile: int | str,
     baseline: int | None = None,
+    ladder: Sequence[int] | None = None,
+    max_batch: int = 8,
 ) -> Plan:
-    """Largest tile (then batch) whose predicted peak fits `budget`; `tile` is "auto", "none" or a size."""
+    """Largest tile (then batch) whose predicted peak fits `budget`; `tile` is "auto", "none" or a size.
+
+    `ladder` restricts the tile sizes (an engine accepts only its profiles' sizes)."""
     base = current_rss() if baseline is None else baseline
 
     def peak(side_h: int, side_w: int, batch: int) -> int:
@@ -134,11 +142,12 @@ def plan(
                 f"budget of {format_bytes(budget)}; use a smaller tile or --tile auto"
             )
         return chosen
-    sides = [s for s in TILE_LADDER if s < max(padded_h, padded_w)]
+    sides = [s for s in (ladder or TILE_LADDER) if s < max(padded_h, padded_w)]
     candidates = [
         Plan(s, 1, peak(min(s, padded_h), min(s, padded_w), 1), min(s, padded_h) * min(s, padded_w)) for s in sides
     ]
-    candidates.append(Plan(None, 1, peak(padded_h, padded_w, 1), padded_h * padded_w))
+    if ladder is None or max(padded_h, padded_w) <= max(ladder):
+        candidates.append(Plan(None, 1, peak(padded_h, padded_w, 1), padded_h * padded_w))
     fitting = [c for c in candidates if c.planned_peak <= budget]
     if not fitting:
         smallest = candidates[0].planned_peak
@@ -151,6 +160,6 @@ def plan(
     if best.tile is None:
         return best
     batch = 1
-    while batch < 8 and peak(best.tile, best.tile, batch + 1) <= budget:
+    while batch < max_batch and peak(best.tile, best.tile, batch + 1) <= budget:
         batch += 1
     return Plan(best.tile, batch, peak(min(best.tile, padded_h), min(best.tile, padded_w), batch), best.pixels * batch)

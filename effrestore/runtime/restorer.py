@@ -187,8 +187,10 @@ class Restorer:
         budget = self.mem_budget or int(psutil.virtual_memory().available * DEFAULT_BUDGET_FRACTION)
         buffers = planner.image_buffers(ph, pw, self.meta.in_channels, self.meta.out_channels, s, image.itemsize)
         fit = self.memory_fit()
-        chosen = planner.plan(fit, ph, pw, buffers, budget, self.tile)
-        while self.mem_budget is not None and chosen.pixels > fit.largest_probe:
+        ladder = self.backend.tile_sizes()
+        max_batch = 1 if ladder else 8  # an engine's profiles are built for batch 1
+        chosen = planner.plan(fit, ph, pw, buffers, budget, self.tile, ladder=ladder, max_batch=max_batch)
+        while self.mem_budget is not None and ladder is None and chosen.pixels > fit.largest_probe:
             fit = self._measure_planned(fit, chosen, ph, pw)
             chosen = planner.plan(fit, ph, pw, buffers, budget, self.tile)
         overlap = self.overlap if chosen.tile is not None else 0

@@ -18,25 +18,25 @@ from effrestore.runtime.memory import format_bytes
 _WORKER = """
 import json, statistics, sys, time
 import numpy as np
-from effrestore.runtime.backends import open_backend
+from effrestore.runtime import Restorer
 from effrestore.runtime.memory import PeakTracker, current_rss
-from pathlib import Path
-source, backend, size, repeats, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-b = open_backend(Path(source), backend, None, int(threads) or None)
-x = np.random.default_rng(0).random((1, b.meta.in_channels, size, size), dtype=np.float32)
-b.run(x[:, :, :64, :64].copy())
+source, backend, size, repeats, threads, tile = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
+r = Restorer.load(source, backend=backend, threads=threads or None, tile=tile or "none")
+x = np.random.default_rng(0).random((size, size, r.meta.in_channels), dtype=np.float32)
+r.restore(x[:64, :64])
 base = current_rss(); tracker = PeakTracker(); tracker.reset()
 times = []
 for _ in range(repeats):
-    t = time.perf_counter(); b.run(x); times.append(time.perf_counter() - t)
+    t = time.perf_counter(); r.restore(x); times.append(time.perf_counter() - t)
 peak = tracker.peak()
 print(json.dumps({"median_s": statistics.median(times), "peak_bytes": peak, "growth_bytes": peak - base}))
 """
 
 
-def bench_one(source: str, backend: str, size: int, repeats: int, threads: int | None) -> dict:
+def bench_one(source: str, backend: str, size: int, repeats: int, threads: int | None, tile: int | None = None) -> dict:
+    """One backend at one size in a fresh process: whole image (`tile` None) or tiles of `tile` pixels."""
     result = subprocess.run(
-        [sys.executable, "-c", _WORKER, source, backend, str(size), str(repeats), str(threads or 0)],
+        [sys.executable, "-c", _WORKER, source, backend, str(size), str(repeats), str(threads or 0), str(tile or 0)],
         capture_output=True,
         text=True,
     )
@@ -46,6 +46,7 @@ def bench_one(source: str, backend: str, size: int, repeats: int, threads: int |
     return {
         "backend": backend,
         "size": size,
+        "tile": tile,
         **numbers,
         "megapixels_per_second": size * size / 1e6 / numbers["median_s"],
     }
@@ -58,14 +59,21 @@ def bench(
     backends: Annotated[str, typer.Option(help="Backends to compare, comma-separated.")] = "onnxruntime",
     repeats: Annotated[int, typer.Option(help="Timed runs per size (the median is reported).")] = 3,
     threads: Annotated[int | None, typer.Option(help="CPU threads per backend.")] = None,
+    tile: Annotated[
+        int | None, typer.Option(help="Run in tiles of this size (the default is the whole image in one call).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Time whole-image inference per backend and size, each size in a fresh subprocess (peak RSS included)."""
+    """Time inference per backend and size, each size in a fresh subprocess (peak RSS included).
+
+    Whole images by default; --tile N measures tiled restoration for sizes that do not fit in memory whole."""
     try:
         side_list = [int(s) for s in sizes.split(",") if s.strip()]
     except ValueError:
         raise ConfigError(f"--sizes takes comma-separated integers, got {sizes!r}") from None
-    rows = [bench_one(model, b.strip(), size, repeats, threads) for b in backends.split(",") for size in side_list]
+    rows = [
+        bench_one(model, b.strip(), size, repeats, threads, tile) for b in backends.split(",") for size in side_list
+    ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

@@ -1,4 +1,4 @@
-"""`effrestore inspect`: what is in an ONNX file and whether ONNX Runtime can run it as is."""
+"""`effrestore inspect`: what is in an ONNX file or a TensorRT engine, and whether it will run here."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from effrestore._lazy import require
 from effrestore.cli._errors import reports_errors
 from effrestore.errors import ConfigError
 from effrestore.metadata import METADATA_PREFIX
+from effrestore.runtime.memory import format_bytes
 
 
 def inspect_onnx(path: Path) -> dict:
@@ -53,19 +54,111 @@ def inspect_onnx(path: Path) -> dict:
     }
 
 
+def inspect_plan(path: Path) -> dict:
+    """The engine doctor's verdict: manifest, plan header, local TensorRT/GPU, and the rebuild command."""
+    from effrestore.trt.doctor import diagnose
+    from effrestore.trt.environment import installed_tensorrt_version, local_gpus
+
+    local_version, gpus = installed_tensorrt_version(), local_gpus()
+    diagnosis = diagnose(path, local_version, gpus)
+    manifest = diagnosis.manifest
+    return {
+        "path": str(path),
+        "runs_here": diagnosis.runs_here,
+        "problems": diagnosis.problems,
+        "notes": diagnosis.notes,
+        "rebuild_command": diagnosis.rebuild_command,
+        "header": {
+            "is_tensorrt_plan": diagnosis.header.magic_ok,
+            "tensorrt_version": diagnosis.header.tensorrt_version,
+            "bytes": diagnosis.header.size,
+        },
+        "local": {
+            "tensorrt_version": local_version,
+            "gpus": [{"name": g.name, "compute_capability": g.compute_capability} for g in gpus],
+        },
+        "manifest": manifest.to_dict() if manifest else None,
+    }
+
+
+def tensorrt_findings(path: Path) -> dict:
+    from effrestore.onnx_files import load_onnx
+    from effrestore.trt.onnx_support import check_tensorrt_support, summarize
+
+    findings = check_tensorrt_support(load_onnx(path))
+    return {
+        "verdict": summarize(findings),
+        "findings": [{"severity": f.severity, "op": f.op, "node": f.node, "message": f.message} for f in findings],
+    }
+
+
+def _print_plan(console: Console, info: dict) -> None:
+    console.print(f"[bold]{info['path']}[/]  TensorRT engine")
+    manifest = info["manifest"]
+    if manifest:
+        console.print(
+            f"  built with TensorRT {manifest['tensorrt_version']} on {manifest['gpu']['name']} "
+            f"(compute capability {manifest['gpu']['compute_capability']}), precision {manifest['precision']}"
+        )
+        for p in manifest["profiles"]:
+            console.print(
+                f"  profile min {p['min']} opt {p['opt']} max {p['max']}: device memory "
+                f"{format_bytes(p['device_memory'])}"
+            )
+        console.print(f"  model: {manifest['model'].get('name') or '?'} ({manifest['model'].get('task')})")
+    header = info["header"]
+    console.print(
+        f"  plan header: {'TensorRT plan' if header['is_tensorrt_plan'] else 'not a TensorRT plan'}"
+        + (f", TensorRT {header['tensorrt_version']}" if header["tensorrt_version"] else "")
+    )
+    local = info["local"]
+    gpus = ", ".join(f"{g['name']} ({g['compute_capability']})" for g in local["gpus"]) or "none"
+    console.print(f"  this machine: TensorRT {local['tensorrt_version'] or 'not installed'}, GPU {gpus}")
+    for note in info["notes"]:
+        console.print(f"  note: {note}")
+    if info["runs_here"]:
+        console.print("  [green]it will run here[/]")
+        return
+    console.print("  [red]it will not run here:[/]")
+    for problem in info["problems"]:
+        console.print(f"    - {problem}")
+    if info["rebuild_command"]:
+        console.print(f"  rebuild it on the target machine with:\n    {info['rebuild_command']}")
+
+
 @reports_errors
 def inspect(
-    path: Annotated[Path, typer.Argument(help="An .onnx model.")],
+    path: Annotated[Path, typer.Argument(help="An .onnx model or a TensorRT .plan engine.")],
+    target: Annotated[
+        str | None, typer.Option(help="For .onnx: 'tensorrt' checks the graph against TensorRT's ONNX parser.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Describe a model file: metadata, opset, inputs/outputs, op histogram, custom ops, runnability."""
-    if path.suffix.lower() != ".onnx":
-        raise ConfigError(f"{path}: inspect reads .onnx files")
+    """Describe a model file. .onnx: metadata, opset, I/O, ops, runnability (and TensorRT support with
+    --target tensorrt). .plan: whether the engine runs on this machine and, if not, the rebuild command."""
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    if suffix not in (".onnx", ".plan", ".engine"):
+        raise ConfigError(f"{path}: inspect reads .onnx models and .plan engines")
+    if target not in (None, "tensorrt"):
+        raise ConfigError(f"--target must be 'tensorrt', got {target!r}")
+    console = Console()
+    if suffix != ".onnx":
+        info = inspect_plan(path)
+        if as_json:
+            typer.echo(json.dumps(info, indent=2))
+        else:
+            _print_plan(console, info)
+        if not info["runs_here"]:
+            raise typer.Exit(1)
+        return
     info = inspect_onnx(path)
+    if target == "tensorrt":
+        info["tensorrt"] = tensorrt_findings(path)
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
-    console = Console()
     console.print(f"[bold]{info['path']}[/]  opsets {info['opsets']}  {info['nodes']} nodes")
     for key, value in info["metadata"].items():
         console.print(f"  {key} = {value}")
@@ -77,3 +170,10 @@ def inspect(
         console.print(f"  custom ops: {', '.join(info['custom_ops'])}")
     verdict = "yes" if info["onnxruntime_runnable"] else f"no: {info['onnxruntime_error']}"
     console.print(f"  ONNX Runtime can run it as is: {verdict}")
+    if "tensorrt" in info:
+        console.print(f"  TensorRT: {info['tensorrt']['verdict']}")
+        for finding in info["tensorrt"]["findings"]:
+            where = f" [{finding['op']} {finding['node']}]" if finding["op"] else ""
+            console.print(f"    {finding['severity']}: {finding['message']}{where}")
+        if any(f["severity"] == "error" for f in info["tensorrt"]["findings"]):
+            raise typer.Exit(1)

@@ -15,15 +15,20 @@ BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
 def open_backend(
     path: Path, backend: str, device: str | None, threads: int | None, meta: ModelMeta | None = None
 ) -> Backend:
-    """The backend for a model file; "auto" picks ONNX Runtime for .onnx and torch for checkpoints."""
+    """The backend for a model file; "auto" picks ONNX Runtime for .onnx, TensorRT for .plan and torch for
+    checkpoints."""
     suffix = path.suffix.lower()
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if suffix == ".plan" or backend == "tensorrt":
-        raise BackendUnavailableError(
-            f"{path}: TensorRT engines need the TensorRT backend, which is not available in this install; "
-            "run the .onnx model with --backend onnxruntime instead"
-        )
+        if suffix != ".plan":
+            raise BackendUnavailableError(
+                f"{path}: the TensorRT backend runs engines; build one with `effrestore build {path} -o "
+                f"{path.with_suffix('.plan')}`, or run this file with --backend onnxruntime"
+            )
+        from effrestore.runtime.backends.tensorrt import TensorRTBackend
+
+        return TensorRTBackend(path, device)
     if backend == "auto":
         backend = "torch" if suffix in CHECKPOINT_SUFFIXES else "onnxruntime"
     if backend == "onnxruntime":

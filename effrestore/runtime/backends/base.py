@@ -22,6 +22,14 @@ class Backend(abc.ABC):
         self.device = device
         self.model_id = model_id  # content hash: keys the memory-fit cache
 
+    def tile_sizes(self) -> tuple[int, ...] | None:
+        """The only tile sizes the model accepts (an engine's profiles), or None for any multiple_of size."""
+        return None
+
+    def known_memory(self) -> list[tuple[int, int]] | None:
+        """(pixels, peak bytes) measured ahead of time (an engine's manifest), or None: the planner probes."""
+        return None
+
     @abc.abstractmethod
     def _run(self, batch: np.ndarray) -> np.ndarray:
         """float32 N×C_in×H×W -> float32 N×C_out×(s·H)×(s·W)."""

@@ -1,0 +1,144 @@
+"""TensorRT backend: runs a `.plan` built by `effrestore build`.
+
+The manifest is checked before TensorRT deserialises anything (a foreign engine otherwise fails with an
+opaque serialisation error). Context memory is user-managed and sized for the active profile; inputs and
+outputs live in device buffers allocated with cuda-python. The memory planner reads the per-profile device
+memory measured at build time from the manifest, so tile choice under a budget uses engine numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from effrestore._lazy import require
+from effrestore.errors import BackendUnavailableError, TileError
+from effrestore.runtime.backends.base import Backend, file_digest
+from effrestore.trt.doctor import diagnose
+from effrestore.trt.environment import installed_tensorrt_version, local_gpus
+from effrestore.trt.manifest import EngineManifest
+
+
+def check_engine(path: Path) -> EngineManifest:
+    """The engine's manifest when the engine will run here; otherwise the error with the way out."""
+    diagnosis = diagnose(path, installed_tensorrt_version(), local_gpus())
+    if diagnosis.runs_here and diagnosis.manifest is not None:
+        return diagnosis.manifest
+    onnx = diagnosis.manifest.onnx_path if diagnosis.manifest else "MODEL.onnx"
+    fixes = [f"rebuild it here: {diagnosis.rebuild_command}"] if diagnosis.rebuild_command else []
+    fixes.append(f"or run the ONNX model with ONNX Runtime: effrestore run IMAGE --model {onnx} --backend onnxruntime")
+    raise BackendUnavailableError(f"{path} cannot run here: " + "; ".join(diagnosis.problems) + ". " + "; ".join(fixes))
+
+
+def _cuda_runtime() -> Any:
+    try:
+        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
+    except ImportError:
+        cudart = require("cuda.cudart", "the TensorRT backend's device buffers (pip install cuda-python)")
+    return cudart
+
+
+class _Cuda:
+    """The few CUDA runtime calls the backend needs, with errors turned into exceptions."""
+
+    def __init__(self) -> None:
+        self.rt = _cuda_runtime()
+        self.stream = self.call(self.rt.cudaStreamCreate())
+
+    def call(self, result: tuple) -> Any:
+        error, *values = result
+        if error != self.rt.cudaError_t.cudaSuccess:
+            raise TileError(f"CUDA call failed: {self.rt.cudaGetErrorString(error)[1].decode()}")
+        return values[0] if len(values) == 1 else values
+
+    def malloc(self, size: int) -> int:
+        return int(self.call(self.rt.cudaMalloc(max(size, 1))))
+
+    def free(self, pointer: int) -> None:
+        self.call(self.rt.cudaFree(pointer))
+
+    def to_device(self, pointer: int, array: np.ndarray) -> None:
+        kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
+        self.call(self.rt.cudaMemcpyAsync(pointer, array.ctypes.data, array.nbytes, kind, self.stream))
+
+    def to_host(self, array: np.ndarray, pointer: int) -> None:
+        kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        self.call(self.rt.cudaMemcpyAsync(array.ctypes.data, pointer, array.nbytes, kind, self.stream))
+
+    def synchronize(self) -> None:
+        self.call(self.rt.cudaStreamSynchronize(self.stream))
+
+
+class TensorRTBackend(Backend):
+    name = "tensorrt"
+
+    def __init__(self, path: Path, device: str | None = None) -> None:
+        self.manifest = check_engine(path)
+        trt = require("tensorrt", "the TensorRT backend")
+        if self.manifest.plugins:
+            from effrestore.trt.plugins import register_plugins
+
+            register_plugins()
+        self.cuda = _Cuda()
+        self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(path.read_bytes())
+        if self.engine is None:
+            raise BackendUnavailableError(f"{path}: TensorRT could not deserialise the engine (see its log above)")
+        strategy = trt.ExecutionContextAllocationStrategy.USER_MANAGED
+        self.context = self.engine.create_execution_context(strategy)
+        self.profile = -1
+        self.context_memory = (0, 0)  # (pointer, size)
+        super().__init__(self.manifest.model, device or "cuda:0", file_digest(path))
+
+    def tile_sizes(self) -> tuple[int, ...]:
+        return tuple(p.max_tile for p in self.manifest.profiles)
+
+    def known_memory(self) -> list[tuple[int, int]]:
+        """(pixels, device bytes) per profile: context memory measured at build time plus I/O buffers."""
+        s, meta = self.meta.scale, self.meta
+        probes = []
+        for profile, memory in zip(self.manifest.profiles, self.manifest.device_memory, strict=True):
+            n, _, h, w = profile.max
+            io = 4 * n * h * w * (meta.in_channels + meta.out_channels * s * s)
+            probes.append((n * h * w, memory + io))
+        return probes
+
+    def _select_profile(self, shape: tuple[int, ...]) -> int:
+        for index, profile in enumerate(self.manifest.profiles):
+            if all(lo <= d <= hi for lo, d, hi in zip(profile.min, shape, profile.max, strict=True)):
+                return index
+        sizes = ", ".join(str(t) for t in self.tile_sizes())
+        raise TileError(f"shape {shape} is outside every profile of this engine; it takes tiles up to {sizes}")
+
+    def _activate(self, index: int) -> None:
+        if index == self.profile:
+            return
+        needed = self.manifest.device_memory[index]
+        pointer, size = self.context_memory
+        if needed > size:
+            if pointer:
+                self.cuda.free(pointer)
+            self.context_memory = (self.cuda.malloc(needed), needed)
+        self.context.set_device_memory(self.context_memory[0], self.context_memory[1])
+        self.context.set_optimization_profile_async(index, self.cuda.stream)
+        self.profile = index
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        self._activate(self._select_profile(batch.shape))
+        s = self.meta.scale
+        out = np.empty((batch.shape[0], self.meta.out_channels, batch.shape[2] * s, batch.shape[3] * s), np.float32)
+        source, target = self.cuda.malloc(batch.nbytes), self.cuda.malloc(out.nbytes)
+        try:
+            self.context.set_input_shape(self.manifest.input_name, batch.shape)
+            self.context.set_tensor_address(self.manifest.input_name, source)
+            self.context.set_tensor_address(self.manifest.output_name, target)
+            self.cuda.to_device(source, batch)
+            if not self.context.execute_async_v3(self.cuda.stream):
+                raise TileError(f"TensorRT failed to run a {batch.shape} batch (see its log above)")
+            self.cuda.to_host(out, target)
+            self.cuda.synchronize()
+        finally:
+            self.cuda.free(source)
+            self.cuda.free(target)
+        return out
