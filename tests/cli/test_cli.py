@@ -38,3 +38,16 @@ def test_help_of_every_command() -> None:
         name = command.name or command.callback.__name__
         result = run_cli(name, "--help")
         assert result.returncode == 0, f"{name} --help failed: {result.stderr}"
+
+
+def test_train_logs_progress_lines_and_fine_tunes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    common = ("--synthetic", "1", "--steps", "3", "--crop", "16", "--batch", "2", "--attention", "glmha")
+    result = run_cli("train", "--out", str(tmp_path / "base"), *common)
+    assert result.returncode == 0, result.stderr
+    assert "step 3/3" in result.stderr  # not a terminal: plain progress lines instead of a live bar
+    base = tmp_path / "base" / "model.safetensors"
+    assert base.is_file()
+    tuned = run_cli("train", "--out", str(tmp_path / "tuned"), "--init", str(base), *common)
+    assert tuned.returncode == 0, tuned.stderr
+    wrong = run_cli("train", "--out", str(tmp_path / "wrong"), "--init", str(base), *common[:-1], "mdta")
+    assert wrong.returncode == 2 and "--init checkpoint has config" in wrong.stderr

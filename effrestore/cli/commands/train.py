@@ -70,13 +70,19 @@ def train(
     )
     with Progress(*columns) as progress:
         bar = progress.add_task(f"train {out.name}", total=steps, loss=float("nan"), rate=0.0)
-        started = time.monotonic()
+        started = last_line = time.monotonic()
         first: list[int] = []
+        live = progress.console.is_terminal  # in a log file, a plain line a minute replaces the live bar
 
         def on_step(state, loss: float) -> None:  # type: ignore[no-untyped-def]
+            nonlocal last_line
             first.append(state.step) if not first else None
-            rate = (state.step - first[0] + 1) / max(1e-9, time.monotonic() - started)
+            now = time.monotonic()
+            rate = (state.step - first[0] + 1) / max(1e-9, now - started)
             progress.update(bar, completed=state.step, loss=loss, rate=rate)
+            if not live and (now - last_line > 60 or state.step == steps):
+                last_line = now
+                typer.echo(f"step {state.step}/{steps}  loss {loss:.4f}  {rate:.2f} step/s", err=True)
 
         result = run_training(
             config,
