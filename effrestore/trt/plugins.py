@@ -51,14 +51,17 @@ def _register(trtp: Any, torch: Any, family: Any, plugin_id: str) -> None:
                                 "return": trtp.TensorDesc}  # fmt: skip
     trtp.register(plugin_id)(describe)
 
-    def implement(*args: Any, outputs: Any, stream: int, **kwargs: Any) -> None:
-        bound = dict(zip(tensors + attributes, args, strict=False)) | kwargs
+    def implement(*args: Any, **kwargs: Any) -> None:
+        bound = dict(zip([*tensors, *attributes, "outputs", "stream"], args, strict=False)) | kwargs
         inputs = [torch.as_tensor(bound[name], device="cuda") for name in tensors]
-        with torch.cuda.stream(torch.cuda.ExternalStream(stream)):
+        with torch.cuda.stream(torch.cuda.ExternalStream(bound["stream"])):
             result = family.functional(*inputs, **{a: int(bound[a]) for a in attributes})
-            torch.as_tensor(outputs[0], device="cuda").copy_(result)
+            torch.as_tensor(bound["outputs"][0], device="cuda").copy_(result)
 
-    kind = inspect.Parameter.KEYWORD_ONLY
-    tail = [inspect.Parameter("outputs", kind, annotation=tuple), inspect.Parameter("stream", kind, annotation=int)]
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    tail = [
+        inspect.Parameter("outputs", kind, annotation=tuple[trtp.Tensor]),
+        inspect.Parameter("stream", kind, annotation=int),
+    ]
     implement.__signature__ = _signature(trtp.Tensor, tensors, attributes, tail, None)  # type: ignore[attr-defined]
     trtp.impl(plugin_id)(implement)

@@ -8,6 +8,7 @@ memory measured at build time from the manifest, so tile choice under a budget u
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ class _Cuda:
     def __init__(self) -> None:
         self.rt = _cuda_runtime()
         self.stream = self.call(self.rt.cudaStreamCreate())
+        self.handle = int(self.stream)  # TensorRT takes the stream as an integer handle
 
     def call(self, result: tuple) -> Any:
         error, *values = result
@@ -88,6 +90,7 @@ class TensorRTBackend(Backend):
         strategy = trt.ExecutionContextAllocationStrategy.USER_MANAGED
         self.context = self.engine.create_execution_context(strategy)
         self.profile = -1
+        self.lock = threading.Lock()  # one execution context: calls from several threads take turns
         self.context_memory = (0, 0)  # (pointer, size)
         super().__init__(self.manifest.model, device or "cuda:0", file_digest(path))
 
@@ -121,10 +124,14 @@ class TensorRTBackend(Backend):
                 self.cuda.free(pointer)
             self.context_memory = (self.cuda.malloc(needed), needed)
         self.context.set_device_memory(self.context_memory[0], self.context_memory[1])
-        self.context.set_optimization_profile_async(index, self.cuda.stream)
+        self.context.set_optimization_profile_async(index, self.cuda.handle)
         self.profile = index
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
+        with self.lock:
+            return self._execute(batch)
+
+    def _execute(self, batch: np.ndarray) -> np.ndarray:
         self._activate(self._select_profile(batch.shape))
         s = self.meta.scale
         out = np.empty((batch.shape[0], self.meta.out_channels, batch.shape[2] * s, batch.shape[3] * s), np.float32)
@@ -134,7 +141,7 @@ class TensorRTBackend(Backend):
             self.context.set_tensor_address(self.manifest.input_name, source)
             self.context.set_tensor_address(self.manifest.output_name, target)
             self.cuda.to_device(source, batch)
-            if not self.context.execute_async_v3(self.cuda.stream):
+            if not self.context.execute_async_v3(self.cuda.handle):
                 raise TileError(f"TensorRT failed to run a {batch.shape} batch (see its log above)")
             self.cuda.to_host(out, target)
             self.cuda.synchronize()
