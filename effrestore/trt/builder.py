@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,9 @@ from effrestore._lazy import require
 from effrestore.errors import EngineError
 from effrestore.metadata import ModelMeta
 from effrestore.onnx_files import load_onnx
-from effrestore.trt.cache import EngineCache, cache_key
+from effrestore.trt.cache import EngineCache, cache_key, copy_engine
 from effrestore.trt.environment import Gpu, installed_tensorrt_version, local_gpus
-from effrestore.trt.manifest import BuilderOptions, EngineManifest, Plugin, manifest_path
+from effrestore.trt.manifest import BuilderOptions, EngineManifest, Plugin, manifest_path, read_manifest
 from effrestore.trt.onnx_support import PLUGIN_DOMAIN
 from effrestore.trt.precision import PrecisionPolicy, precision_policy
 from effrestore.trt.profiles import DEFAULT_TILES, Profile, tile_ladder
@@ -129,10 +128,10 @@ def build_engine(
     cache = EngineCache(cache_dir)
     if use_cache and (hit := cache.lookup(key)):
         log(f"engine cache hit: {hit}")
-        return BuildResult(_copy_out(hit, output), _read(output), from_cache=True)
+        return BuildResult(copy_engine(hit, output), read_manifest(output), from_cache=True)
     with cache.locked(key) if use_cache else contextlib.nullcontext():
         if use_cache and (hit := cache.lookup(key)):  # another process built it while we waited
-            return BuildResult(_copy_out(hit, output), _read(output), from_cache=True)
+            return BuildResult(copy_engine(hit, output), read_manifest(output), from_cache=True)
         if facts.plugins:
             from effrestore.trt.plugins import register_plugins
 
@@ -164,20 +163,6 @@ def build_engine(
         if use_cache:
             cache.store(key, output)
     return BuildResult(output, manifest, from_cache=False)
-
-
-def _copy_out(cached: Path, output: Path) -> Path:
-    for source, target in ((cached, output), (manifest_path(cached), manifest_path(output))):
-        if source.resolve() != target.resolve():
-            with atomic_path(target) as tmp:
-                shutil.copyfile(source, tmp)
-    return output
-
-
-def _read(plan: Path) -> EngineManifest:
-    from effrestore.trt.manifest import read_manifest
-
-    return read_manifest(plan)
 
 
 def _prepared_onnx(onnx_path: Path, policy: PrecisionPolicy) -> Path:

@@ -86,10 +86,16 @@ class EngineCache:
             ) from None
 
     def store(self, key: str, plan: Path) -> Path:
-        """Copies `plan` and its manifest into the cache (atomically, manifest last)."""
+        """Copies `plan` and its manifest into the cache."""
         target = self.plan_path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        for source, destination in ((plan, target), (manifest_path(plan), manifest_path(target))):
+        return copy_engine(plan, target)
+
+
+def copy_engine(plan: Path, target: Path) -> Path:
+    """Copies an engine and its manifest, each atomically and the manifest last (it marks a complete copy)."""
+    for source, destination in ((plan, target), (manifest_path(plan), manifest_path(target))):
+        if source.resolve() != destination.resolve():
             with atomic_path(destination) as tmp:
                 shutil.copyfile(source, tmp)
-        return target
+    return target
