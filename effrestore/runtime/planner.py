@@ -152,7 +152,7 @@ def plan(
     if not fitting:
         smallest = candidates[0].planned_peak
         raise MemoryBudgetError(
-            f"the budget {format_bytes(budget)} cannot be met: even {TILE_LADDER[0]}px tiles need about "
+            f"the budget {format_bytes(budget)} cannot be met: even {candidates[0].tile or max(padded_h, padded_w)}px tiles need about "
             f"{format_bytes(smallest)} (image buffers {format_bytes(buffers)}, process {format_bytes(base)}); "
             f"the smallest budget that works is about {format_bytes(smallest)}"
         )
