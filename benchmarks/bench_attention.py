@@ -44,13 +44,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("runs/bench"))
+    parser.add_argument("--kinds", default=",".join(KINDS), help="attention kinds, comma-separated")
     parser.add_argument("--tile", type=int, default=None, help="tile size (default: whole image in one call)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     print("| attention | size | ORT s | torch s | torch/ORT | ORT MP/s | torch MP/s | ORT peak | torch peak |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for kind in KINDS:
+    for kind in args.kinds.split(","):
         model = build_model("restormer-s", attention=kind).eval()
         onnx_path, checkpoint = args.out / f"{kind}.onnx", args.out / f"{kind}.safetensors"
         if not onnx_path.exists():

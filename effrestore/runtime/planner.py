@@ -150,9 +150,9 @@ def plan(
         candidates.append(Plan(None, 1, peak(padded_h, padded_w, 1), padded_h * padded_w))
     fitting = [c for c in candidates if c.planned_peak <= budget]
     if not fitting:
-        smallest = candidates[0].planned_peak
+        smallest, side = candidates[0].planned_peak, candidates[0].tile or max(padded_h, padded_w)
         raise MemoryBudgetError(
-            f"the budget {format_bytes(budget)} cannot be met: even {candidates[0].tile or max(padded_h, padded_w)}px tiles need about "
+            f"the budget {format_bytes(budget)} cannot be met: even {side}px tiles need about "
             f"{format_bytes(smallest)} (image buffers {format_bytes(buffers)}, process {format_bytes(base)}); "
             f"the smallest budget that works is about {format_bytes(smallest)}"
         )
