@@ -20,6 +20,11 @@ EXPORT_PASSES = ("decompose-attention", "fuse-layernorm", "simplify")
 KINDS = ("none", "sagan", "mdta", "glmha", "linear_sa", "gsa", "stt")
 
 
+def quadratic_map_bytes(size: int) -> int:
+    """Bytes of one float32 N×N attention map at full resolution (N = size²): what SAGAN needs per head."""
+    return 4 * (size * size) ** 2
+
+
 def measure(source: Path, backend: str, size: int, repeats: int, threads: int, tile: int | None) -> dict | str:
     """The bench numbers, or the reason the run failed (e.g. SAGAN's N×N attention matrix at these sizes)."""
     try:
@@ -52,6 +57,17 @@ def main() -> None:
     print("| attention | size | ORT s | torch s | torch/ORT | ORT MP/s | torch MP/s | ORT peak | torch peak |")
     print("|---|---|---|---|---|---|---|---|---|")
     for kind in args.kinds.split(","):
+        runnable = []
+        for size in sizes:
+            side = args.tile or size
+            if kind == "sagan" and quadratic_map_bytes(side) > 4 * 2**30:
+                gib = quadratic_map_bytes(side) / 2**30
+                reason = f"not run: one N×N attention map at {side}² is {gib:,.0f} GiB"
+                print(f"| sagan | {size}² | {reason} | – | – | – | – | – | – |")
+            else:
+                runnable.append(size)
+        if not runnable:
+            continue
         model = build_model("restormer-s", attention=kind).eval()
         onnx_path, checkpoint = args.out / f"{kind}.onnx", args.out / f"{kind}.safetensors"
         if not onnx_path.exists():
@@ -59,7 +75,7 @@ def main() -> None:
             # much faster to export for GSA, whose direct graph makes torch's ONNX optimizer crawl
             export_onnx(model, onnx_path, attention_ops="custom", passes=EXPORT_PASSES, verify_parity=False)
         save_checkpoint(model, checkpoint)
-        for size in sizes:
+        for size in runnable:
             ort = measure(onnx_path, "onnxruntime", size, args.repeats, args.threads, args.tile)
             pt = measure(checkpoint, "torch", size, args.repeats, args.threads, args.tile)
             (ort_s, ort_mps, ort_peak), (pt_s, pt_mps, pt_peak) = cells(ort), cells(pt)

@@ -41,7 +41,9 @@ def bench_one(source: str, backend: str, size: int, repeats: int, threads: int |
         text=True,
     )
     if result.returncode != 0:
-        raise EffrestoreError(f"{backend} at {size}×{size} failed: {result.stderr.strip().splitlines()[-1]}")
+        lines = result.stderr.strip().splitlines()
+        reason = lines[-1] if lines else f"killed by signal {-result.returncode} (out of memory?)"
+        raise EffrestoreError(f"{backend} at {size}×{size} failed: {reason}")
     numbers = json.loads(result.stdout.strip().splitlines()[-1])
     return {
         "backend": backend,
