@@ -9,8 +9,9 @@ import pytest
 from onnx import helper
 
 from effrestore.errors import ConfigError, EngineError
+from effrestore.export import build_engine
 from effrestore.export.custom_ops import DOMAIN
-from effrestore.trt.builder import build_engine, onnx_facts
+from effrestore.trt.builder import onnx_facts
 from effrestore.trt.manifest import Plugin
 
 from .conftest import META, graph_model
