@@ -25,10 +25,10 @@ def quadratic_map_bytes(size: int) -> int:
     return 4 * (size * size) ** 2
 
 
-def measure(source: Path, backend: str, size: int, repeats: int, threads: int, tile: int | None) -> dict | str:
-    """The bench numbers, or the reason the run failed (e.g. SAGAN's N×N attention matrix at these sizes)."""
+def measure(source: Path, backend: str, size: int, args: argparse.Namespace) -> dict | str:
+    """The bench numbers, or the reason the run failed."""
     try:
-        return bench_one(str(source), backend, size, repeats, threads, tile)
+        return bench_one(str(source), backend, size, args.repeats, args.threads, args.tile, args.mem_budget)
     except EffrestoreError as exc:
         return str(exc).split(": ", 1)[-1][:60]
 
@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("runs/bench"))
     parser.add_argument("--kinds", default=",".join(KINDS), help="attention kinds, comma-separated")
+    parser.add_argument("--mem-budget", default=None, help="memory budget (default: 60%% of available memory)")
     parser.add_argument("--tile", type=int, default=None, help="tile size (default: whole image in one call)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -76,8 +77,8 @@ def main() -> None:
             export_onnx(model, onnx_path, attention_ops="custom", passes=EXPORT_PASSES, verify_parity=False)
         save_checkpoint(model, checkpoint)
         for size in runnable:
-            ort = measure(onnx_path, "onnxruntime", size, args.repeats, args.threads, args.tile)
-            pt = measure(checkpoint, "torch", size, args.repeats, args.threads, args.tile)
+            ort = measure(onnx_path, "onnxruntime", size, args)
+            pt = measure(checkpoint, "torch", size, args)
             (ort_s, ort_mps, ort_peak), (pt_s, pt_mps, pt_peak) = cells(ort), cells(pt)
             ratio = f"{pt['median_s'] / ort['median_s']:.2f}" if isinstance(ort, dict) and isinstance(pt, dict) else "–"
             print(

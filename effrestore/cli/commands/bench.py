@@ -21,9 +21,10 @@ import numpy as np
 from effrestore.runtime import Restorer
 from effrestore.runtime.memory import PeakTracker, current_rss
 source, backend, size, repeats, threads, tile = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
-r = Restorer.load(source, backend=backend, threads=threads or None, tile=tile or "none")
+budget = sys.argv[7] or None
+r = Restorer.load(source, backend=backend, threads=threads or None, tile=tile or "none", mem_budget=budget)
 x = np.random.default_rng(0).random((size, size, r.meta.in_channels), dtype=np.float32)
-r.restore(x[:64, :64])
+r.restore(x if budget else x[:64, :64])  # with a budget, planning may measure the full size: keep it untimed
 base = current_rss(); tracker = PeakTracker(); tracker.reset()
 times = []
 for _ in range(repeats):
@@ -64,6 +65,9 @@ def bench(
     tile: Annotated[
         int | None, typer.Option(help="Run in tiles of this size (the default is the whole image in one call).")
     ] = None,
+    mem_budget: Annotated[
+        str | None, typer.Option(help="Memory budget for the runs (default: 60% of available memory).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Time inference per backend and size, each size in a fresh subprocess (peak RSS included).
@@ -74,7 +78,9 @@ def bench(
     except ValueError:
         raise ConfigError(f"--sizes takes comma-separated integers, got {sizes!r}") from None
     rows = [
-        bench_one(model, b.strip(), size, repeats, threads, tile) for b in backends.split(",") for size in side_list
+        bench_one(model, b.strip(), size, repeats, threads, tile, mem_budget)
+        for b in backends.split(",")
+        for size in side_list
     ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
