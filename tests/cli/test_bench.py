@@ -1,0 +1,33 @@
+"""`effrestore bench` through a real subprocess: both backends, whole image and tiled, JSON rows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "effrestore", "bench", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def test_bench_rows(models_dir: Path) -> None:
+    common = ("--sizes", "96,128", "--repeats", "2", "--threads", "1", "--json")
+    onnx_rows = json.loads(bench("--model", str(models_dir / "conv.onnx"), *common, "--tile", "64").stdout)
+    torch_rows = json.loads(
+        bench("--model", str(models_dir / "conv.safetensors"), "--backends", "torch", *common).stdout
+    )
+    assert [(r["backend"], r["size"], r["tile"]) for r in onnx_rows] == [
+        ("onnxruntime", 96, 64),
+        ("onnxruntime", 128, 64),
+    ]
+    assert [(r["backend"], r["size"], r["tile"]) for r in torch_rows] == [("torch", 96, None), ("torch", 128, None)]
+    for row in onnx_rows + torch_rows:
+        assert row["median_s"] > 0 and row["peak_bytes"] > 10 * 2**20
+        assert abs(row["megapixels_per_second"] - row["size"] ** 2 / 1e6 / row["median_s"]) < 1e-9
+    table = bench("--model", str(models_dir / "conv.onnx"), "--sizes", "64", "--repeats", "1")
+    assert table.returncode == 0 and "MP/s" in table.stdout
+    bad = bench("--model", str(models_dir / "conv.onnx"), "--sizes", "64,big")
+    assert bad.returncode == 2 and "comma-separated integers" in bad.stderr
