@@ -14,16 +14,16 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_bench_rows(models_dir: Path) -> None:
-    common = ("--sizes", "96,128", "--repeats", "2", "--threads", "1", "--json")
-    onnx_rows = json.loads(bench("--model", str(models_dir / "conv.onnx"), *common, "--tile", "64").stdout)
+    common = ("--sizes", "200,256", "--repeats", "2", "--threads", "1", "--json")
+    onnx_rows = json.loads(bench("--model", str(models_dir / "conv.onnx"), *common, "--tile", "160").stdout)
     torch_rows = json.loads(
         bench("--model", str(models_dir / "conv.safetensors"), "--backends", "torch", *common).stdout
     )
     assert [(r["backend"], r["size"], r["tile"]) for r in onnx_rows] == [
-        ("onnxruntime", 96, 64),
-        ("onnxruntime", 128, 64),
+        ("onnxruntime", 200, 160),
+        ("onnxruntime", 256, 160),
     ]
-    assert [(r["backend"], r["size"], r["tile"]) for r in torch_rows] == [("torch", 96, None), ("torch", 128, None)]
+    assert [(r["backend"], r["size"], r["tile"]) for r in torch_rows] == [("torch", 200, None), ("torch", 256, None)]
     for row in onnx_rows + torch_rows:
         assert row["median_s"] > 0 and row["peak_bytes"] > 10 * 2**20
         assert abs(row["megapixels_per_second"] - row["size"] ** 2 / 1e6 / row["median_s"]) < 1e-9

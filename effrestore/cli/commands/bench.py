@@ -34,10 +34,21 @@ print(json.dumps({"median_s": statistics.median(times), "peak_bytes": peak, "gro
 """
 
 
-def bench_one(source: str, backend: str, size: int, repeats: int, threads: int | None, tile: int | None = None) -> dict:
-    """One backend at one size in a fresh process: whole image (`tile` None) or tiles of `tile` pixels."""
+def bench_one(
+    source: str,
+    backend: str,
+    size: int,
+    repeats: int,
+    threads: int | None,
+    tile: int | None = None,
+    mem_budget: str | None = None,
+) -> dict:
+    """One backend at one size in a fresh process: whole image (`tile` None) or tiles of `tile` pixels.
+
+    Without `mem_budget` the runtime's default budget (60% of available memory) applies."""
+    arguments = [source, backend, str(size), str(repeats), str(threads or 0), str(tile or 0), mem_budget or ""]
     result = subprocess.run(
-        [sys.executable, "-c", _WORKER, source, backend, str(size), str(repeats), str(threads or 0), str(tile or 0)],
+        [sys.executable, "-c", _WORKER, *arguments],
         capture_output=True,
         text=True,
     )
