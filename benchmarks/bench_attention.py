@@ -30,7 +30,7 @@ def measure(source: Path, backend: str, size: int, args: argparse.Namespace) -> 
     try:
         return bench_one(str(source), backend, size, args.repeats, args.threads, args.tile, args.mem_budget)
     except EffrestoreError as exc:
-        return str(exc).split(": ", 1)[-1][:60]
+        return str(exc).split(" failed: ", 1)[-1].split(";")[0]
 
 
 def cells(result: dict | str) -> tuple[str, str, str]:

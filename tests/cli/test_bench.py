@@ -31,3 +31,6 @@ def test_bench_rows(models_dir: Path) -> None:
     assert table.returncode == 0 and "MP/s" in table.stdout
     bad = bench("--model", str(models_dir / "conv.onnx"), "--sizes", "64,big")
     assert bad.returncode == 2 and "comma-separated integers" in bad.stderr
+    refused = bench("--model", str(models_dir / "conv.onnx"), "--sizes", "256", "--mem-budget", "1MiB")
+    assert refused.returncode != 0
+    assert "budget" in refused.stderr and "MemoryBudgetError" not in refused.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from typing import Annotated
@@ -55,6 +56,7 @@ def bench_one(
     if result.returncode != 0:
         lines = result.stderr.strip().splitlines()
         reason = lines[-1] if lines else f"killed by signal {-result.returncode} (out of memory?)"
+        reason = re.sub(r"^[\w.]+(Error|Exception): ", "", reason)  # the traceback's exception class
         raise EffrestoreError(f"{backend} at {size}×{size} failed: {reason}")
     numbers = json.loads(result.stdout.strip().splitlines()[-1])
     return {
