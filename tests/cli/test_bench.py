@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def bench(*args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "effrestore", "bench", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # five fresh benchmark processes
 def test_bench_rows(models_dir: Path) -> None:
     common = ("--sizes", "200,256", "--repeats", "2", "--threads", "1", "--json")
     onnx_rows = json.loads(bench("--model", str(models_dir / "conv.onnx"), *common, "--tile", "160").stdout)
