@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -62,10 +63,40 @@ def current_rss() -> int:
     return psutil.Process().memory_info().rss
 
 
+class MemoryTracker(Protocol):
+    """Measures the memory a budget bounds: the process's RSS on the CPU, device memory on an accelerator."""
+
+    counts_host_buffers: bool
+
+    @property
+    def method(self) -> str: ...
+
+    def current(self) -> int: ...
+
+    def available(self) -> int: ...
+
+    def reset(self) -> None: ...
+
+    def peak(self) -> int: ...
+
+
 class PeakTracker:
-    """Peak RSS of this process from `reset()` to `peak()`."""
+    """Peak RSS of this process from `reset()` to `peak()`: what a budget bounds on the CPU.
+
+    Backends on an accelerator return their own `MemoryTracker` measuring device memory."""
 
     exact = _CLEAR_REFS.exists() and _status_kib("VmHWM") is not None
+    counts_host_buffers = True  # the whole-image buffers live in the memory this tracker measures
+
+    @property
+    def method(self) -> str:
+        return "VmHWM" if self.exact else "rss-after"
+
+    def current(self) -> int:
+        return current_rss()
+
+    def available(self) -> int:
+        return int(psutil.virtual_memory().available)
 
     def reset(self) -> None:
         if self.exact:

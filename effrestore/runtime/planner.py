@@ -14,7 +14,7 @@ import platformdirs
 
 from effrestore.errors import MemoryBudgetError
 from effrestore.runtime.backends.base import Backend
-from effrestore.runtime.memory import MemoryFit, PeakTracker, current_rss, format_bytes
+from effrestore.runtime.memory import MemoryFit, current_rss, format_bytes
 
 PROBE_SIDES = (64, 128, 192, 256)
 TILE_LADDER = (64, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024, 1280, 1536, 2048, 3072, 4096)
@@ -51,11 +51,11 @@ def _write_cache(path: Path, key: str, fit: MemoryFit) -> None:
 
 
 def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[int, int]:
-    """(pixels, peak RSS growth in bytes) of one backend call on a batch×C×height×width input."""
+    """(pixels, peak memory growth in bytes) of one backend call on a batch×C×height×width input."""
     shape = (batch, backend.meta.in_channels, height, width)
     tile = np.random.default_rng(height * width * batch).random(shape, dtype=np.float32)
-    tracker = PeakTracker()
-    before = current_rss()
+    tracker = backend.memory_tracker()
+    before = tracker.current()
     tracker.reset()
     backend.run(tile)
     return height * width * batch, max(0, tracker.peak() - before)

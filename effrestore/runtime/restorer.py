@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 from effrestore.errors import ConfigError, ImageError, TileError
 from effrestore.metadata import ModelMeta
 from effrestore.runtime import planner
 from effrestore.runtime.backends import Backend, open_backend
 from effrestore.runtime.io import ImageInfo, read_image, write_image
-from effrestore.runtime.memory import PeakTracker, parse_bytes
+from effrestore.runtime.memory import parse_bytes
 from effrestore.runtime.tiling import TileGrid
 
 DEFAULT_BUDGET_FRACTION = 0.6  # without --mem-budget: 60% of the memory available at start
@@ -174,7 +173,7 @@ class Restorer:
         if image.dtype not in (np.uint8, np.uint16, np.float32):
             raise ImageError(f"unsupported dtype {image.dtype}; use uint8, uint16 or float32 in [0, 1]")
         started = time.monotonic()
-        tracker = PeakTracker()
+        tracker = self.backend.memory_tracker()
         tracker.reset()
         squeeze = image.ndim == 2
         height, width = image.shape[:2]
@@ -184,15 +183,21 @@ class Restorer:
         mode = "reflect" if pad_h < height and pad_w < width else "edge"
         padded = np.pad(color, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode) if pad_h or pad_w else color
         ph, pw = padded.shape[:2]
-        budget = self.mem_budget or int(psutil.virtual_memory().available * DEFAULT_BUDGET_FRACTION)
-        buffers = planner.image_buffers(ph, pw, self.meta.in_channels, self.meta.out_channels, s, image.itemsize)
+        budget = self.mem_budget or int(tracker.available() * DEFAULT_BUDGET_FRACTION)
+        buffers = (
+            planner.image_buffers(ph, pw, self.meta.in_channels, self.meta.out_channels, s, image.itemsize)
+            if tracker.counts_host_buffers
+            else 0
+        )
         fit = self.memory_fit()
         ladder = self.backend.tile_sizes()
         max_batch = 1 if ladder else 8  # an engine's profiles are built for batch 1
-        chosen = planner.plan(fit, ph, pw, buffers, budget, self.tile, ladder=ladder, max_batch=max_batch)
+        chosen = planner.plan(
+            fit, ph, pw, buffers, budget, self.tile, tracker.current(), ladder=ladder, max_batch=max_batch
+        )
         while self.mem_budget is not None and ladder is None and chosen.pixels > fit.largest_probe:
             fit = self._measure_planned(fit, chosen, ph, pw)
-            chosen = planner.plan(fit, ph, pw, buffers, budget, self.tile)
+            chosen = planner.plan(fit, ph, pw, buffers, budget, self.tile, tracker.current())
         overlap = self.overlap if chosen.tile is not None else 0
         grid = TileGrid.build(ph, pw, chosen.tile, overlap, m)
         rf = self.meta.receptive_field
@@ -237,7 +242,7 @@ class Restorer:
             budget,
             self.backend.name,
             self.backend.device,
-            "VmHWM" if tracker.exact else "rss-after",
+            tracker.method,
         )
         return restored
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from effrestore.errors import InternalError, TileError
 from effrestore.metadata import ModelMeta
+from effrestore.runtime.memory import MemoryTracker, PeakTracker
 
 
 class Backend(abc.ABC):
@@ -29,6 +30,10 @@ class Backend(abc.ABC):
     def known_memory(self) -> list[tuple[int, int]] | None:
         """(pixels, peak bytes) measured ahead of time (an engine's manifest), or None: the planner probes."""
         return None
+
+    def memory_tracker(self) -> MemoryTracker:
+        """What a memory budget bounds for this backend: the process's peak RSS unless it runs elsewhere."""
+        return PeakTracker()
 
     @abc.abstractmethod
     def _run(self, batch: np.ndarray) -> np.ndarray:

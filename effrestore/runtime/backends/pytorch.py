@@ -3,12 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from effrestore._lazy import require
 from effrestore.errors import BackendUnavailableError, ConfigError
 from effrestore.runtime.backends.base import Backend, file_digest
+from effrestore.runtime.memory import MemoryTracker
+
+
+class CudaMemoryTracker:
+    """Device memory torch allocates on one CUDA device: what a budget bounds when the model runs there.
+
+    The whole-image buffers stay in host memory, so they do not count against it."""
+
+    counts_host_buffers = False
+    method = "cuda-max-allocated"
+
+    def __init__(self, torch: Any, device: str) -> None:
+        self.cuda = torch.cuda
+        self.device = torch.device(device)
+
+    def current(self) -> int:
+        return int(self.cuda.memory_allocated(self.device))
+
+    def available(self) -> int:
+        free, _total = self.cuda.mem_get_info(self.device)
+        return int(free) + int(self.cuda.memory_reserved(self.device))  # free + what torch caches
+
+    def reset(self) -> None:
+        self.cuda.reset_peak_memory_stats(self.device)
+
+    def peak(self) -> int:
+        return int(self.cuda.max_memory_allocated(self.device))
 
 
 class TorchBackend(Backend):
@@ -27,6 +55,11 @@ class TorchBackend(Backend):
         self.torch = torch
         self.model = load_checkpoint(path).to(device).eval()
         super().__init__(self.model.meta, device, file_digest(path))
+
+    def memory_tracker(self) -> MemoryTracker:
+        if self.device.startswith("cuda"):
+            return CudaMemoryTracker(self.torch, self.device)
+        return super().memory_tracker()
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         with self.torch.inference_mode():
