@@ -26,3 +26,5 @@ train "$RUNS/denoise-color" --model restormer-xs --attention glmha --data "$DATA
   --steps 3000 --crop 48 --batch 8 --lr 1e-3
 train "$RUNS/denoise-gray" --model restormer-xs --attention glmha --channels 1 --data "$DATA/train400" \
   --steps 3000 --crop 48 --batch 8 --lr 1e-3
+train "$RUNS/denoise-gray-ft" --init "$RUNS/denoise-gray/model.safetensors" --model restormer-xs \
+  --attention glmha --channels 1 --data "$DATA/train400" --steps 6000 --crop 64 --batch 8 --lr 5e-4
