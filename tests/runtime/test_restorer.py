@@ -29,19 +29,29 @@ def cli(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
     )
 
 
-def cli_with_peak(*args: str) -> tuple[int, str, str, int]:
-    """Runs the CLI and returns (exit code, stdout, stderr, that child's own max RSS in bytes).
+# Starts the command and prints its max RSS. The CLI must not be spawned from the test process itself: Linux
+# carries the spawning process's high-water mark into a (v)forked child's `ru_maxrss` at exec, so a child of a
+# large pytest process would report pytest's peak. From this small launcher it reports only its own.
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+open(sys.argv[1], "w").write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss * 1024}")
+"""
 
-    `os.wait4` reports the usage of this one child; RUSAGE_CHILDREN would be the maximum over every child
-    the test process has ever waited for.
-    """
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen([sys.executable, "-m", "effrestore", *args], stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return process.returncode, out.read(), err.read(), usage.ru_maxrss * 1024
+
+def cli_with_peak(*args: str) -> tuple[int, str, str, int]:
+    """Runs the CLI and returns (exit code, stdout, stderr, that child's own max RSS in bytes)."""
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "usage"
+        launched = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, str(report), sys.executable, "-m", "effrestore", *args],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        code, peak = map(int, report.read_text().split())
+        return code, launched.stdout, launched.stderr, peak
 
 
 def test_dtypes_channels_alpha_and_stats(models_dir: Path) -> None:
