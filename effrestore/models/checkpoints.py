@@ -59,6 +59,15 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Restormer:
     return model.eval()
 
 
+def read_card(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The model card in a safetensors checkpoint's header, without loading the weights ({} when none)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return json.loads((handle.metadata() or {}).get("effrestore.card", "{}"))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc}); is it truncated?") from None
+
+
 def _read_safetensors(path: Path) -> tuple[RestormerConfig, str, dict, dict[str, torch.Tensor]]:
     try:
         with safe_open(str(path), framework="pt") as handle:

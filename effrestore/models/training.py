@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 from effrestore._atomic import atomic_path
 from effrestore.errors import CheckpointError, ConfigError
 from effrestore.models.backbones import Restormer
-from effrestore.models.checkpoints import load_checkpoint, save_checkpoint
+from effrestore.models.checkpoints import load_checkpoint, read_card, save_checkpoint
 from effrestore.models.data import CropSampler, add_blind_noise, bicubic_downscale, load_folder
 from effrestore.models.registry import build_model
 
@@ -180,12 +180,25 @@ def train_step(state: TrainState, config: TrainConfig, inputs: torch.Tensor, tar
     return state.losses[-1]
 
 
-def model_card(config: TrainConfig, state: TrainState, seconds: float) -> dict[str, Any]:
-    data = (
-        ([f"fine-tuned from {Path(config.init).name}"] if config.init else [])
-        + list(config.data)
-        + ([f"dead-leaves synthetic ({config.synthetic_fraction:.0%})"] if config.synthetic_fraction else [])
+def _data_description(config: TrainConfig) -> str:
+    """The training data in words: folder names (not machine-local paths), the synthetic share, and for a
+    fine-tuned run the base model's own training, read from its card."""
+    sources = [Path(folder).name for folder in config.data]
+    if config.synthetic_fraction:
+        sources.append(f"dead-leaves synthetic ({config.synthetic_fraction:.0%})")
+    text = "; ".join(sources)
+    if not config.init:
+        return text
+    base = read_card(config.init) if Path(config.init).suffix == ".safetensors" else {}
+    base_run = (
+        f"a {base['steps']}-step model ({base.get('crop')}² crops) trained on {base['training_data'].split(' | ')[0]}"
+        if "steps" in base and "training_data" in base
+        else Path(config.init).name
     )
+    return f"{text}, fine-tuned ({config.steps} steps, {config.crop}² crops, lr {config.lr:g}) from {base_run}"
+
+
+def model_card(config: TrainConfig, state: TrainState, seconds: float) -> dict[str, Any]:
     degradation = (
         f"blind Gaussian noise, sigma ~ U[0, {config.max_sigma:g}] on [0,255]"
         if config.task == "denoise"
@@ -193,7 +206,7 @@ def model_card(config: TrainConfig, state: TrainState, seconds: float) -> dict[s
     )
     return {
         "task": "denoise" if config.task == "denoise" else "super-resolution",
-        "training_data": "; ".join(data) + f" | {degradation}",
+        "training_data": f"{_data_description(config)} | {degradation}",
         "steps": state.step,
         "crop": config.crop,
         "batch": config.batch,

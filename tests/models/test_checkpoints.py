@@ -10,6 +10,7 @@ import torch
 
 from effrestore.errors import CheckpointError
 from effrestore.models import build_model, load_checkpoint, save_checkpoint
+from effrestore.models.checkpoints import read_card
 
 VARIANTS = [
     {"attention": "glmha"},
@@ -24,7 +25,7 @@ def test_safetensors_round_trip(tmp_path: Path, overrides: dict) -> None:
     path = save_checkpoint(model, tmp_path / "m.safetensors", {"training_data": "unit test", "steps": 3})
     loaded = load_checkpoint(path)
     assert loaded.config == model.config
-    assert loaded.card == {"training_data": "unit test", "steps": 3}
+    assert loaded.card == read_card(path) == {"training_data": "unit test", "steps": 3}
     assert loaded.meta.training_data == "unit test"
     x = torch.rand(1, model.config.in_channels, 16, 16)
     with torch.no_grad():
@@ -60,8 +61,9 @@ def test_truncated_files(tmp_path: Path) -> None:
     good = save_checkpoint(model, tmp_path / "good.safetensors")
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes(good.read_bytes()[:1000])
-    with pytest.raises(CheckpointError, match="truncated"):
-        load_checkpoint(cut)
+    for reader in (load_checkpoint, read_card):
+        with pytest.raises(CheckpointError, match="truncated"):
+            reader(cut)
     torch.save(model.state_dict(), tmp_path / "good.pth")
     cut_pth = tmp_path / "cut.pth"
     cut_pth.write_bytes((tmp_path / "good.pth").read_bytes()[:5000])

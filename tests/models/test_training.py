@@ -128,7 +128,8 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path: Path) -> None:
     for (key, a), b in zip(start.state_dict().items(), base.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, msg=f"{key} was not taken from the --init checkpoint")
     tuned = load_checkpoint(train(cfg, tmp_path / "tuned"))
-    assert tuned.card["train_config"]["init"] == cfg.init and "fine-tuned from" in tuned.card["training_data"]
+    assert tuned.card["train_config"]["init"] == cfg.init
+    assert "fine-tuned (5 steps, 32² crops, lr 1e-09) from a 30-step model (32² crops)" in tuned.card["training_data"]
     other = config(5, init=cfg.init, overrides={**TINY, "dim": 16})
     with pytest.raises(ConfigError, match="--init checkpoint has config"):
         new_state(other)
