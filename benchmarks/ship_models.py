@@ -1,8 +1,10 @@
 """Packages trained runs as shipped models: evaluates them against a classical baseline on the validation
 photos, exports verified ONNX, and writes effrestore/zoo/<name>.{onnx,safetensors,json}.
 
-Usage: python benchmarks/ship_models.py NAME RUN_DIR VALIDATION_DIR [--baseline nlm|bm3d]
-e.g.   python benchmarks/ship_models.py denoise-color runs/denoise-color runs/validation/color
+Usage: python benchmarks/ship_models.py NAME RUN_DIR VALIDATION_DIR [--baseline nlm|bm3d|bicubic|lanczos]
+e.g.   python benchmarks/ship_models.py denoise-color runs/denoise-color runs/validation/color --baseline bm3d
+       python benchmarks/ship_models.py sr-x2 runs/sr-x2 runs/validation/color --baseline bicubic
+Denoisers are scored at sigma 15/25/50, super-resolution models at their own scale (see effrestore.evaluation).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from effrestore.evaluation import baseline_denoiser, evaluate, load_eval_images
+from effrestore.evaluation import Downscale, Noise, baseline_method, evaluate, load_eval_images
 from effrestore.export import export_onnx
 from effrestore.models import load_checkpoint
 from effrestore.runtime import Restorer
@@ -26,7 +28,7 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("run", type=Path)
     parser.add_argument("validation", type=Path)
-    parser.add_argument("--baseline", default="nlm")
+    parser.add_argument("--baseline", help="default: nlm for denoisers, bicubic for super-resolution")
     args = parser.parse_args()
 
     checkpoint = args.run / "model.safetensors"
@@ -34,19 +36,19 @@ def main() -> None:
     model.name = args.name
     restorer = Restorer.load(checkpoint, backend="torch", tile="none")
     images = load_eval_images(args.validation, model.config.in_channels)
-    methods = {
-        args.name: lambda s: restorer.restore,
-        args.baseline: lambda s: baseline_denoiser(args.baseline, s),
-    }
-    results = evaluate(methods, images, SIGMAS, with_ssim=False)
-    table = {f"{r.method}@{r.sigma:g}": round(r.psnr, 3) for r in results}
+    scale = model.config.scale
+    conditions = [Noise(s) for s in SIGMAS] if scale == 1 else [Downscale(scale)]
+    baseline = args.baseline or ("nlm" if scale == 1 else "bicubic")
+    methods = {args.name: lambda c: restorer.restore, baseline: lambda c: baseline_method(baseline, c)}
+    results = evaluate(methods, images, conditions, with_ssim=False)
+    table = {(r.method, r.condition.label): round(r.psnr, 3) for r in results}
     card = {
         **model.card,
         "name": args.name,
         "validation_set": f"{args.validation.name}: {', '.join(n for n, _ in images)} (scikit-image photos)",
-        "validation_psnr": {f"{s:g}": table[f"{args.name}@{s:g}"] for s in SIGMAS},
-        "baseline": args.baseline,
-        "baseline_psnr": {f"{s:g}": table[f"{args.baseline}@{s:g}"] for s in SIGMAS},
+        "validation_psnr": {c.label: table[args.name, c.label] for c in conditions},
+        "baseline": baseline,
+        "baseline_psnr": {c.label: table[baseline, c.label] for c in conditions},
         "attention": list(model.config.attention_per_level),
         "config": model.config.to_dict(),
     }

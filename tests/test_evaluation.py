@@ -1,4 +1,5 @@
-"""The evaluation protocol: fixed seeds, unclipped noise, the identity denoiser's analytic PSNR."""
+"""The evaluation protocols: fixed seeds, unclipped noise, the identity denoiser's analytic PSNR, and the
+super-resolution protocol (8-bit bicubic input, luma PSNR with a shaved border)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from PIL import Image
 
 from effrestore.errors import ConfigError
-from effrestore.evaluation import evaluate, load_eval_images, noisy_version
+from effrestore.evaluation import Downscale, Noise, baseline_method, evaluate, load_eval_images, luma, noisy_version
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,8 +29,35 @@ def test_same_seed_same_noise_and_no_clipping() -> None:
 def test_identity_denoiser_psnr_matches_analytic_value() -> None:
     # Mid-grey image: clipping the output at 0/255 almost never triggers at sigma 25 (5 sigma away).
     images = [(f"img{i}", np.full((256, 256, 3), 128.0)) for i in range(3)]
-    (result,) = evaluate({"identity": lambda s: lambda x: x}, images, [25], with_ssim=False)
+    (result,) = evaluate({"identity": lambda c: lambda x: x}, images, [Noise(25)], with_ssim=False)
     assert result.psnr == pytest.approx(20 * np.log10(255 / 25), abs=0.05)  # 20.17 dB
+
+
+def test_super_resolution_protocol() -> None:
+    photo = np.asarray(Image.open(ROOT / "samples" / "astronaut.png"), dtype=np.float64)[:101, :99]
+    x2 = Downscale(2)
+    reference = x2.reference(photo)
+    assert reference.shape == (100, 98, 3), "cropped to a multiple of the scale"
+    small = x2.degrade(reference, "astronaut")
+    assert small.shape == (50, 49, 3) and np.array_equal(small, np.round(small)), "an 8-bit low-resolution input"
+
+    def upsample(x: np.ndarray) -> np.ndarray:
+        return np.repeat(np.repeat(x, 2, axis=0), 2, axis=1)
+
+    methods = {
+        "perfect": lambda c: lambda x: (reference / 255.0).astype(np.float32),
+        "bicubic": lambda c: baseline_method("bicubic", c),
+        "nearest": lambda c: upsample,
+    }
+    scores = {r.method: r.psnr for r in evaluate(methods, [("astronaut", photo)], [x2], with_ssim=False)}
+    assert scores["perfect"] == float("inf")
+    assert 24 < scores["nearest"] < scores["bicubic"] < 40, scores
+    y = luma(np.array([[[0.0, 0.0, 0.0], [255.0, 255.0, 255.0]]]))
+    np.testing.assert_allclose(y[..., 0], [[16.0, 235.0]], atol=0.01)  # BT.601 studio range
+    with pytest.raises(ConfigError, match="choose from bicubic, lanczos"):
+        baseline_method("bm3d", x2)
+    with pytest.raises(ConfigError, match="too small"):
+        x2.reference(np.zeros((1, 5, 3)))
 
 
 def test_sigma_out_of_range() -> None:
@@ -49,12 +77,13 @@ def test_eval_cli_with_baseline(tmp_path: Path) -> None:
     from effrestore.models import build_model, save_checkpoint
 
     save_checkpoint(build_model("restormer-xs", attention="none"), tmp_path / "m.safetensors")
+    save_checkpoint(build_model("restormer-xs", attention="none", scale=2), tmp_path / "sr.safetensors")
     data = tmp_path / "data"
     data.mkdir()
     Image.open(ROOT / "samples" / "coffee.png").crop((0, 0, 96, 80)).save(data / "coffee.png")
 
-    def eval_cli(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "effrestore", "eval", str(tmp_path / "m.safetensors"), "--data", str(data)]
+    def eval_cli(*args: str, model: str = "m.safetensors") -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "effrestore", "eval", str(tmp_path / model), "--data", str(data)]
         return subprocess.run([*command, *args], capture_output=True, text=True, timeout=300)
 
     result = eval_cli("--sigma", "25", "--baseline", "nlm", "--json")
@@ -64,3 +93,9 @@ def test_eval_cli_with_baseline(tmp_path: Path) -> None:
     assert rows["nlm"]["psnr"] > 22, "NL-means must improve on the 20.2 dB noisy input"
     bad = eval_cli("--sigma", "300")
     assert bad.returncode == 2 and "sigma must be in [0, 255]" in bad.stderr
+    sr = eval_cli("--baseline", "bicubic", "--json", "--no-ssim", model="sr.safetensors")
+    assert sr.returncode == 0, sr.stderr
+    rows = {row["method"]: row for row in json.loads(sr.stdout)}
+    assert rows["bicubic"]["scale"] == 2 and rows["bicubic"]["psnr"] > 20
+    wrong = eval_cli("--sigma", "25", "--baseline", "bicubic", model="sr.safetensors")
+    assert wrong.returncode == 2 and "drop --sigma" in wrong.stderr

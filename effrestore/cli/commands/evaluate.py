@@ -22,32 +22,58 @@ def _parse_sigmas(text: str) -> list[float]:
         raise ConfigError(f"--sigma takes comma-separated numbers like 15,25,50, got {text!r}") from None
 
 
+def _conditions(scale: int, sigma: str | None) -> list:
+    """Noise levels for a denoiser (scale 1); the model's own downscaling factor for super-resolution."""
+    from effrestore.evaluation import Downscale, Noise
+
+    if scale == 1:
+        return [Noise(s) for s in _parse_sigmas(sigma or "15,25,50")]
+    if sigma is not None:
+        raise ConfigError(f"--sigma is for denoisers; this is a ×{scale} super-resolution model (drop --sigma)")
+    return [Downscale(scale)]
+
+
 @reports_errors
 def evaluate(
     model: Annotated[str, typer.Argument(help="Checkpoint (.safetensors/.pth), ONNX file or zoo name.")],
     data: Annotated[Path, typer.Option("--data", help="Folder of clean evaluation images.")],
-    sigma: Annotated[str, typer.Option(help="Noise levels on the [0,255] scale, comma-separated.")] = "15,25,50",
-    baseline: Annotated[list[str], typer.Option(help="Classical baseline to run too: nlm or bm3d.")] = [],  # noqa: B006
+    sigma: Annotated[
+        str | None,
+        typer.Option(help="Noise levels on the [0,255] scale, comma-separated (denoisers; default 15,25,50)."),
+    ] = None,
+    baseline: Annotated[
+        list[str],
+        typer.Option(
+            help="Classical method to run too: nlm or bm3d (denoisers), bicubic or lanczos (super-resolution)."
+        ),
+    ] = [],  # noqa: B006
     ssim: Annotated[bool, typer.Option(help="Also compute SSIM (slower).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Evaluate a denoiser: fixed-seed noise, unclipped noisy input, clipped output, full-image PSNR/SSIM."""
-    from effrestore.evaluation import baseline_denoiser, load_eval_images
+    """Evaluate a model by the standard protocol of its task.
+
+    Denoisers: fixed-seed Gaussian noise, unclipped noisy input, clipped output, full-image PSNR/SSIM.
+    Super-resolution: antialiased bicubic downscale saved as 8-bit, 8-bit output, PSNR/SSIM on the luma (Y)
+    with `scale` border pixels shaved."""
+    from effrestore.evaluation import baseline_method, load_eval_images
     from effrestore.evaluation import evaluate as run_eval
     from effrestore.runtime import Restorer
 
-    sigmas = _parse_sigmas(sigma)
     restorer = Restorer.load(model, tile="none")  # the protocol scores whole images
+    conditions = _conditions(restorer.meta.scale, sigma)
+    for name in baseline:
+        baseline_method(name, conditions[0])  # an unknown or unavailable baseline fails before any work
     images = load_eval_images(data, restorer.meta.in_channels)
-    methods = {Path(model).name: lambda s: restorer.restore}
-    methods.update({name: (lambda s, name=name: baseline_denoiser(name, s)) for name in baseline})
+    methods = {Path(model).name: lambda c: restorer.restore}
+    methods.update({name: (lambda c, name=name: baseline_method(name, c)) for name in baseline})
     with Progress(transient=True, disable=as_json) as progress:
-        task = progress.add_task("evaluating", total=len(images) * len(sigmas) * len(methods))
-        results = run_eval(methods, images, sigmas, with_ssim=ssim, on_image=lambda *_: progress.advance(task))
+        task = progress.add_task("evaluating", total=len(images) * len(conditions) * len(methods))
+        results = run_eval(methods, images, conditions, with_ssim=ssim, on_image=lambda *_: progress.advance(task))
+    key = "sigma" if restorer.meta.scale == 1 else "scale"
     rows = [
         {
             "method": r.method,
-            "sigma": r.sigma,
+            key: getattr(r.condition, key),
             "psnr": round(r.psnr, 3),
             "ssim": round(r.ssim, 4),
             "per_image": {k: {"psnr": round(p, 3), "ssim": round(s, 4)} for k, (p, s) in r.per_image.items()},
@@ -58,8 +84,8 @@ def evaluate(
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title=f"{data} ({len(images)} images)")
-    for column in ("method", "sigma", "PSNR (dB)", "SSIM"):
+    for column in ("method", key, "PSNR (dB)", "SSIM"):
         table.add_column(column)
-    for row in rows:
-        table.add_row(row["method"], f"{row['sigma']:g}", f"{row['psnr']:.2f}", f"{row['ssim']:.4f}")
+    for row, result in zip(rows, results, strict=True):
+        table.add_row(row["method"], result.condition.label, f"{row['psnr']:.2f}", f"{row['ssim']:.4f}")
     Console().print(table)
