@@ -20,7 +20,7 @@ def test_bench_rows(models_dir: Path) -> None:
     common = ("--sizes", "200,256", "--repeats", "2", "--threads", "1", "--json")
     onnx_rows = json.loads(bench("--model", str(models_dir / "conv.onnx"), *common, "--tile", "160").stdout)
     torch_rows = json.loads(
-        bench("--model", str(models_dir / "conv.safetensors"), "--backends", "torch", *common).stdout
+        bench("--model", str(models_dir / "conv.safetensors"), "--backends", "torch", "--device", "cpu", *common).stdout
     )
     assert [(r["backend"], r["size"], r["tile"]) for r in onnx_rows] == [
         ("onnxruntime", 200, 160),
@@ -29,6 +29,7 @@ def test_bench_rows(models_dir: Path) -> None:
     assert [(r["backend"], r["size"], r["tile"]) for r in torch_rows] == [("torch", 200, None), ("torch", 256, None)]
     for row in onnx_rows + torch_rows:
         assert row["median_s"] > 0 and row["peak_bytes"] > 10 * 2**20
+        assert row["device"] == "cpu" and row["peak_method"] in ("VmHWM", "rss-after")
         assert abs(row["megapixels_per_second"] - row["size"] ** 2 / 1e6 / row["median_s"]) < 1e-9
     table = bench("--model", str(models_dir / "conv.onnx"), "--sizes", "64", "--repeats", "1")
     assert table.returncode == 0 and "MP/s" in table.stdout

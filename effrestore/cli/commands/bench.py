@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from effrestore.cli._errors import reports_errors
@@ -20,18 +21,20 @@ _WORKER = """
 import json, statistics, sys, time
 import numpy as np
 from effrestore.runtime import Restorer
-from effrestore.runtime.memory import PeakTracker, current_rss
 source, backend, size, repeats, threads, tile = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
-budget = sys.argv[7] or None
-r = Restorer.load(source, backend=backend, threads=threads or None, tile=tile or "none", mem_budget=budget)
+budget, device = sys.argv[7] or None, sys.argv[8] or None
+tiling = {"tile": tile or "none", "mem_budget": budget}
+r = Restorer.load(source, backend=backend, device=device, threads=threads or None, **tiling)
 x = np.random.default_rng(0).random((size, size, r.meta.in_channels), dtype=np.float32)
 r.restore(x if budget else x[:64, :64])  # with a budget, planning may measure the full size: keep it untimed
-base = current_rss(); tracker = PeakTracker(); tracker.reset()
+tracker = r.backend.memory_tracker()  # process RSS on the CPU, device memory on an accelerator
+base = tracker.current(); tracker.reset()
 times = []
 for _ in range(repeats):
     t = time.perf_counter(); r.restore(x); times.append(time.perf_counter() - t)
 peak = tracker.peak()
-print(json.dumps({"median_s": statistics.median(times), "peak_bytes": peak, "growth_bytes": peak - base}))
+print(json.dumps({"median_s": statistics.median(times), "peak_bytes": peak, "growth_bytes": peak - base,
+                  "peak_method": tracker.method, "device": r.backend.device}))
 """
 
 
@@ -43,11 +46,21 @@ def bench_one(
     threads: int | None,
     tile: int | None = None,
     mem_budget: str | None = None,
+    device: str | None = None,
 ) -> dict:
     """One backend at one size in a fresh process: whole image (`tile` None) or tiles of `tile` pixels.
 
     Without `mem_budget` the runtime's default budget (60% of available memory) applies."""
-    arguments = [source, backend, str(size), str(repeats), str(threads or 0), str(tile or 0), mem_budget or ""]
+    arguments = [
+        source,
+        backend,
+        str(size),
+        str(repeats),
+        str(threads or 0),
+        str(tile or 0),
+        mem_budget or "",
+        device or "",
+    ]
     result = subprocess.run(
         [sys.executable, "-c", _WORKER, *arguments],
         capture_output=True,
@@ -81,32 +94,40 @@ def bench(
     mem_budget: Annotated[
         str | None, typer.Option(help="Memory budget for the runs (default: 60% of available memory).")
     ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Device for the backends, e.g. cpu or cuda:0 (default: the backend's choice).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Time inference per backend and size, each size in a fresh subprocess (peak RSS included).
+    """Time inference per backend and size, each size in a fresh subprocess, with the peak memory the budget
+    bounds (process RSS on the CPU, device memory on CUDA).
 
     Whole images by default; --tile N measures tiled restoration for sizes that do not fit in memory whole."""
     try:
         side_list = [int(s) for s in sizes.split(",") if s.strip()]
     except ValueError:
         raise ConfigError(f"--sizes takes comma-separated integers, got {sizes!r}") from None
-    rows = [
-        bench_one(model, b.strip(), size, repeats, threads, tile, mem_budget)
-        for b in backends.split(",")
-        for size in side_list
-    ]
+    cells = [(b.strip(), size) for b in backends.split(",") for size in side_list]
+    rows = []
+    with Progress(transient=True, disable=as_json) as progress:
+        task = progress.add_task("benchmarking", total=len(cells))
+        for backend, size in cells:
+            progress.update(task, description=f"{backend} at {size}²")
+            rows.append(bench_one(model, backend, size, repeats, threads, tile, mem_budget, device))
+            progress.advance(task)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title=f"bench {model}")
-    for column in ("backend", "size", "median s", "MP/s", "peak RSS"):
+    for column in ("backend", "device", "size", "median s", "MP/s", "peak memory"):
         table.add_column(column)
     for row in rows:
         table.add_row(
             row["backend"],
+            row["device"],
             f"{row['size']}²",
             f"{row['median_s']:.3f}",
             f"{row['megapixels_per_second']:.3f}",
-            format_bytes(row["peak_bytes"]),
+            f"{format_bytes(row['peak_bytes'])} ({row['peak_method']})",
         )
     Console().print(table)
