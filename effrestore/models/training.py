@@ -60,6 +60,10 @@ class TrainConfig:
             raise ConfigError(f"max_sigma must be in [0, 255] (the [0, 255] noise scale), got {self.max_sigma}")
         if self.steps < 1 or self.batch < 1 or self.crop < 8 or self.crop % 8:
             raise ConfigError("steps and batch must be >= 1 and crop a multiple of 8 (>= 8)")
+        if self.task == "sr2" and self.crop % 16:
+            raise ConfigError(
+                f"for sr2 the crop must be a multiple of 16 (its half, the model input, of 8), got {self.crop}"
+            )
         if not self.data and self.synthetic_fraction < 1.0:
             raise ConfigError("give at least one data folder, or synthetic_fraction=1 for synthetic images only")
 

@@ -65,6 +65,17 @@ def test_loss_drops_and_model_card(tmp_path: Path) -> None:
     assert "dead-leaves" in model.card["training_data"]
 
 
+def test_super_resolution_run(tmp_path: Path) -> None:
+    cfg = config(10, task="sr2")
+    inputs, target = training_pair(cfg, make_sampler(cfg), step=0)
+    assert inputs.shape[-2:] == (16, 16) and target.shape[-2:] == (32, 32)
+    model = load_checkpoint(train(cfg, tmp_path / "sr"))
+    assert model.config.scale == 2 and model(inputs).shape == target.shape
+    assert model.card["task"] == "super-resolution" and model.card["sigma_range"] is None
+    with pytest.raises(ConfigError, match="multiple of 16"):
+        config(10, task="sr2", crop=40)
+
+
 def test_resume_restores_step_and_optimizer_exactly(tmp_path: Path) -> None:
     cfg = config(20)
     straight = tmp_path / "straight"
