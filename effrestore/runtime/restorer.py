@@ -88,8 +88,10 @@ class Restorer:
         tile: int | str,
         tile_overlap: int | None,
         threads: int | None,
+        ensemble: bool = False,
     ) -> None:
         self.backend = backend
+        self.ensemble = ensemble
         self.meta: ModelMeta = backend.meta
         self.mem_budget = mem_budget
         self.tile = tile
@@ -110,11 +112,14 @@ class Restorer:
         tile_overlap: int | None = None,
         threads: int | None = None,
         meta: ModelMeta | None = None,
+        ensemble: bool = False,
     ) -> Restorer:
         """`source`: an .onnx file, a checkpoint (.safetensors/.pth), a .plan engine, or a shipped model name.
 
         `tile`: "auto" (largest that fits the budget), "none" (whole image) or a size in pixels.
-        `meta` supplies the model contract for ONNX files exported without effrestore metadata."""
+        `meta` supplies the model contract for ONNX files exported without effrestore metadata.
+        `ensemble` averages the model over the 8 flips and rotations of every tile: about 0.1-0.2 dB more
+        for denoisers at 8× the time, same peak memory."""
         from effrestore.zoo import require_entry
 
         path = Path(source)
@@ -127,7 +132,9 @@ class Restorer:
         opened = open_backend(path, backend, device, threads, meta)
         if isinstance(tile_value, int) and tile_value % opened.meta.multiple_of:
             raise ConfigError(f"tile {tile_value} must be a multiple of {opened.meta.multiple_of} for this model")
-        return cls(opened, mem_budget=budget, tile=tile_value, tile_overlap=tile_overlap, threads=threads)
+        return cls(
+            opened, mem_budget=budget, tile=tile_value, tile_overlap=tile_overlap, threads=threads, ensemble=ensemble
+        )
 
     @property
     def last_stats(self) -> RestoreStats | None:
@@ -147,6 +154,20 @@ class Restorer:
         with self._fit_lock:
             self._fit = planner.refine_fit(self.backend, self.threads, fit, height, width, chosen.batch)
             return self._fit
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        """The backend on one batch, or with `ensemble` the mean over its 8 dihedral transforms, each undone
+        on the output (one transform at a time: the peak stays that of a single call)."""
+        if not self.ensemble:
+            return self.backend.run(batch)
+        total = None
+        for turns in range(4):
+            for flip in (False, True):
+                view = np.rot90(batch, turns, axes=(2, 3))
+                result = self.backend.run(np.ascontiguousarray(view[..., ::-1] if flip else view))
+                result = np.rot90(result[..., ::-1] if flip else result, -turns, axes=(2, 3))
+                total = result.copy() if total is None else np.add(total, result, out=total)
+        return total / 8
 
     def _split_channels(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if image.ndim == 2:
@@ -211,7 +232,7 @@ class Restorer:
                 [_to_float(padded[y : y + grid.tile_h, x : x + grid.tile_w]).transpose(2, 0, 1) for y, x in group]
             )
             try:
-                result = self.backend.run(batch)
+                result = self._infer(batch)
             except Exception as exc:
                 y, x = group[0]
                 raise TileError(f"tile at y={y}, x={x} (size {grid.tile_h}×{grid.tile_w}) failed: {exc}") from exc

@@ -48,6 +48,9 @@ def evaluate(
         ),
     ] = [],  # noqa: B006
     ssim: Annotated[bool, typer.Option(help="Also compute SSIM (slower).")] = True,
+    ensemble: Annotated[
+        bool, typer.Option("--ensemble", help="Score the model averaged over the 8 flips/rotations (8× slower).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Evaluate a model by the standard protocol of its task.
@@ -59,12 +62,12 @@ def evaluate(
     from effrestore.evaluation import evaluate as run_eval
     from effrestore.runtime import Restorer
 
-    restorer = Restorer.load(model, tile="none")  # the protocol scores whole images
+    restorer = Restorer.load(model, tile="none", ensemble=ensemble)  # the protocol scores whole images
     conditions = _conditions(restorer.meta.scale, sigma)
     for name in baseline:
         baseline_method(name, conditions[0])  # an unknown or unavailable baseline fails before any work
     images = load_eval_images(data, restorer.meta.in_channels)
-    methods = {Path(model).name: lambda c: restorer.restore}
+    methods = {Path(model).name + (" (ensemble)" if ensemble else ""): lambda c: restorer.restore}
     methods.update({name: (lambda c, name=name: baseline_method(name, c)) for name in baseline})
     with Progress(transient=True, disable=as_json) as progress:
         task = progress.add_task("evaluating", total=len(images) * len(conditions) * len(methods))
