@@ -8,6 +8,8 @@ underestimates peaks; the stats say which method was used.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -110,6 +112,42 @@ class PeakTracker:
         if self.exact:
             return int(_status_kib("VmHWM") or 0) * 1024
         return max(self._fallback, current_rss())
+
+
+class AllocationTracker:
+    """Device memory counted at each allocation the backend makes itself, plus a resident part (the engine's
+    weights): exact for a backend that owns all its working memory, as TensorRT does with user-managed
+    context memory. Host buffers live elsewhere and do not count."""
+
+    counts_host_buffers = False
+    method = "allocations"
+
+    def __init__(self, resident: int, available: Callable[[], int]) -> None:
+        self._resident, self._available = resident, available
+        self._live = self._peak = 0
+        self._lock = threading.Lock()
+
+    def allocated(self, size: int) -> None:
+        with self._lock:
+            self._live += size
+            self._peak = max(self._peak, self._live)
+
+    def released(self, size: int) -> None:
+        with self._lock:
+            self._live -= size
+
+    def current(self) -> int:
+        return self._resident + self._live
+
+    def available(self) -> int:
+        return self._available()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._peak = self._live
+
+    def peak(self) -> int:
+        return self._resident + self._peak
 
 
 @dataclass(frozen=True)

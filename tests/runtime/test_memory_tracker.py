@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from effrestore.runtime import Restorer
-from effrestore.runtime.memory import PeakTracker
+from effrestore.runtime.memory import AllocationTracker, PeakTracker
 
 MiB = 2**20
 
@@ -23,6 +23,20 @@ def test_cpu_backends_measure_process_rss(models_dir: Path, model: str, backend:
     assert stats.peak_method == PeakTracker().method
     # RSS includes the interpreter and the libraries: far above what one small tile allocates
     assert 50 * MiB < stats.measured_peak <= stats.budget
+
+
+def test_allocation_tracker_counts_what_the_backend_holds() -> None:
+    """The TensorRT backend's tracker: the engine stays resident, context memory and I/O buffers come and go."""
+    tracker = AllocationTracker(resident=100, available=lambda: 5000)
+    tracker.allocated(400)  # context memory, kept between calls
+    tracker.reset()
+    assert tracker.current() == tracker.peak() == 500, "a reset keeps what is still allocated"
+    tracker.allocated(30)  # input buffer
+    tracker.allocated(120)  # output buffer
+    tracker.released(30)
+    tracker.released(120)
+    assert tracker.current() == 500 and tracker.peak() == 650
+    assert tracker.method == "allocations" and not tracker.counts_host_buffers and tracker.available() == 5000
 
 
 @pytest.mark.gpu

@@ -3,7 +3,8 @@
 The manifest is checked before TensorRT deserialises anything (a foreign engine otherwise fails with an
 opaque serialisation error). Context memory is user-managed and sized for the active profile; inputs and
 outputs live in device buffers allocated with cuda-python. The memory planner reads the per-profile device
-memory measured at build time from the manifest, so tile choice under a budget uses engine numbers.
+memory measured at build time from the manifest, so tile choice under a budget uses engine numbers, and the
+measured peak counts the device memory the backend allocates.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from effrestore._lazy import require
 from effrestore.errors import BackendUnavailableError, TileError
 from effrestore.runtime.backends.base import Backend, file_digest
+from effrestore.runtime.memory import AllocationTracker
 from effrestore.trt.doctor import diagnose
 from effrestore.trt.environment import installed_tensorrt_version, local_gpus
 from effrestore.trt.manifest import EngineManifest
@@ -42,12 +44,14 @@ def _cuda_runtime() -> Any:
 
 
 class _Cuda:
-    """The few CUDA runtime calls the backend needs, with errors turned into exceptions."""
+    """The few CUDA runtime calls the backend needs, with errors turned into exceptions; every allocation is
+    counted by `tracker`, which is what a memory budget on this backend bounds."""
 
-    def __init__(self) -> None:
+    def __init__(self, resident: int) -> None:
         self.rt = _cuda_runtime()
         self.stream = self.call(self.rt.cudaStreamCreate())
         self.handle = int(self.stream)  # TensorRT takes the stream as an integer handle
+        self.tracker = AllocationTracker(resident, self.free_memory)
 
     def call(self, result: tuple) -> Any:
         error, *values = result
@@ -56,10 +60,17 @@ class _Cuda:
         return values[0] if len(values) == 1 else values
 
     def malloc(self, size: int) -> int:
-        return int(self.call(self.rt.cudaMalloc(max(size, 1))))
+        pointer = int(self.call(self.rt.cudaMalloc(max(size, 1))))
+        self.tracker.allocated(size)
+        return pointer
 
-    def free(self, pointer: int) -> None:
+    def free(self, pointer: int, size: int) -> None:
         self.call(self.rt.cudaFree(pointer))
+        self.tracker.released(size)
+
+    def free_memory(self) -> int:
+        free, _total = self.call(self.rt.cudaMemGetInfo())
+        return int(free)
 
     def to_device(self, pointer: int, array: np.ndarray) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
@@ -83,7 +94,7 @@ class TensorRTBackend(Backend):
             from effrestore.trt.plugins import register_plugins
 
             register_plugins()
-        self.cuda = _Cuda()
+        self.cuda = _Cuda(resident=path.stat().st_size)  # the plan is mostly weights, which stay on the device
         self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
             raise BackendUnavailableError(f"{path}: TensorRT could not deserialise the engine (see its log above)")
@@ -93,6 +104,10 @@ class TensorRTBackend(Backend):
         self.lock = threading.Lock()  # one execution context: calls from several threads take turns
         self.context_memory = (0, 0)  # (pointer, size)
         super().__init__(self.manifest.model, device or "cuda:0", file_digest(path))
+
+    def memory_tracker(self) -> AllocationTracker:
+        """Device memory: the engine plus the context memory and I/O buffers this backend allocates."""
+        return self.cuda.tracker
 
     def tile_sizes(self) -> tuple[int, ...]:
         return tuple(p.max_tile for p in self.manifest.profiles)
@@ -121,7 +136,7 @@ class TensorRTBackend(Backend):
         pointer, size = self.context_memory
         if needed > size:
             if pointer:
-                self.cuda.free(pointer)
+                self.cuda.free(pointer, size)
             self.context_memory = (self.cuda.malloc(needed), needed)
         self.context.set_device_memory(self.context_memory[0], self.context_memory[1])
         self.context.set_optimization_profile_async(index, self.cuda.handle)
@@ -146,6 +161,6 @@ class TensorRTBackend(Backend):
             self.cuda.to_host(out, target)
             self.cuda.synchronize()
         finally:
-            self.cuda.free(source)
-            self.cuda.free(target)
+            self.cuda.free(source, batch.nbytes)
+            self.cuda.free(target, out.nbytes)
         return out
