@@ -4,6 +4,7 @@ named rewrite passes, and verified parity with torch before anything is written.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import time
 import warnings
@@ -141,9 +142,15 @@ def verification_inputs(model: Restormer, static: tuple[int, int] | None) -> lis
 
 
 def verify(
-    onnx_model: onnx.ModelProto, torch_model: Restormer, inputs: list[tuple[str, np.ndarray]]
+    onnx_model: onnx.ModelProto,
+    torch_model: Restormer,
+    inputs: list[tuple[str, np.ndarray]],
+    atol: float | None = FP32_ATOL,
 ) -> tuple[list[Comparison], str]:
-    """ONNX Runtime vs torch on `inputs`; custom ops are decomposed first (ONNX Runtime cannot run them)."""
+    """ONNX Runtime vs torch on `inputs`; custom ops are decomposed first (ONNX Runtime cannot run them).
+
+    Where the fp32 error exceeds the tolerance, torch in float64 measures how far torch's own float32 result
+    is from the exact one, so a numerically sensitive model is judged against its float32 noise."""
     runnable, note = onnx_model, "as exported"
     if any(n.domain == DOMAIN for n in onnx_model.graph.node):
         runnable, note = apply_passes(onnx_model, ["decompose-attention"]), "after decompose-attention"
@@ -152,8 +159,16 @@ def verify(
     with torch.no_grad():
         for label, x in inputs:
             reference = torch_model(torch.from_numpy(x)).numpy()
-            checks.append(compare(label, reference, _ort_run(runnable, x)))
+            check = compare(label, reference, _ort_run(runnable, x))
+            if atol is not None and not check.within(atol):
+                check = check.with_float32_noise(reference, _float64_run(torch_model, x))
+            checks.append(check)
     return checks, note
+
+
+def _float64_run(model: Restormer, x: np.ndarray) -> np.ndarray:
+    exact = copy.deepcopy(model).double()
+    return exact(torch.from_numpy(x).double()).numpy()
 
 
 def export_onnx(
@@ -169,7 +184,8 @@ def export_onnx(
 ) -> ExportReport:
     """Exports `model` to `path`; writes nothing unless parity holds.
 
-    Parity: fp32 max|Δ| <= 1e-4 vs torch; with the fp16 pass, PSNR >= 40 dB vs the fp32 torch model."""
+    Parity: fp32 max|Δ| <= 1e-4 vs torch (or, where torch's own float32 error is larger, twice that); with
+    the fp16 pass, PSNR >= 40 dB vs the fp32 torch model."""
     started = time.monotonic()
     if opset < MIN_OPSET:
         raise ExportError(
@@ -200,8 +216,8 @@ def export_onnx(
     onnx.checker.check_model(onnx_model, full_check=onnx_model.ByteSize() < PROTOBUF_LIMIT)
     checks, note = [], "not verified"
     if verify_parity:
-        checks, note = verify(onnx_model, model, verification_inputs(model, static_shape))
         half = "fp16" in names
+        checks, note = verify(onnx_model, model, verification_inputs(model, static_shape), None if half else FP32_ATOL)
         failed = [c for c in checks if not c.within(None if half else FP32_ATOL, FP16_PSNR_MIN if half else None)]
         if failed:
             limit = f"PSNR >= {FP16_PSNR_MIN} dB" if half else f"max abs error <= {FP32_ATOL:g}"
