@@ -27,12 +27,15 @@ def dead_leaves(size: int, channels: int, rng: np.random.Generator, discs: int =
     """A dead-leaves image: occluding discs with power-law radii, a standard synthetic natural-image model."""
     canvas = np.empty((size, size, channels), dtype=np.float32)
     canvas[:] = rng.random(channels)
-    yy, xx = np.mgrid[0:size, 0:size]
     radii = np.clip((rng.pareto(2.0, discs) + 1) * size / 64, 1, size / 2)
     for radius in np.sort(radii)[::-1]:  # large discs first, so small ones occlude them
         cy, cx = rng.uniform(-radius, size + radius, 2)
+        colour = rng.random(channels)
+        # Only the disc's bounding box can change: most discs are small, so this is far cheaper than a full mask.
+        top, left = max(0, int(cy - radius)), max(0, int(cx - radius))
+        yy, xx = np.ogrid[top : min(size, int(cy + radius) + 1), left : min(size, int(cx + radius) + 1)]
         mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
-        canvas[mask] = rng.random(channels)
+        canvas[top : top + mask.shape[0], left : left + mask.shape[1]][mask] = colour
     return canvas
 
 

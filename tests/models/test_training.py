@@ -108,6 +108,32 @@ def test_resume_errors(tmp_path: Path) -> None:
         train(config(5), tmp_path / "run")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
+def test_cuda_without_a_gpu_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        train(config(5), tmp_path / "run", device="cuda")
+
+
+def _dead_leaves_full_masks(size: int, channels: int, rng: np.random.Generator, discs: int = 300) -> np.ndarray:
+    """The textbook construction, one full-canvas mask per disc: the reference for the bounding-box version."""
+    canvas = np.empty((size, size, channels), dtype=np.float32)
+    canvas[:] = rng.random(channels)
+    yy, xx = np.mgrid[0:size, 0:size]
+    radii = np.clip((rng.pareto(2.0, discs) + 1) * size / 64, 1, size / 2)
+    for radius in np.sort(radii)[::-1]:
+        cy, cx = rng.uniform(-radius, size + radius, 2)
+        canvas[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = rng.random(channels)
+    return canvas
+
+
+@pytest.mark.parametrize("size", [33, 64, 128])
+def test_dead_leaves_paints_what_full_masks_paint(size: int) -> None:
+    for seed in range(5):
+        fast = dead_leaves(size, 3, np.random.default_rng(seed))
+        assert np.array_equal(fast, _dead_leaves_full_masks(size, 3, np.random.default_rng(seed)))
+        assert len(np.unique(fast.reshape(-1, 3), axis=0)) > 10, "discs must occlude the background"
+
+
 def test_schedule_and_degradation() -> None:
     cfg = config(100)
     assert learning_rate(cfg, 0) < learning_rate(cfg, 4) == pytest.approx(cfg.lr)

@@ -29,6 +29,7 @@ def train(
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 1e-3,
     max_sigma: Annotated[float, typer.Option(help="Noise sigma drawn from U[0, max] on the [0,255] scale.")] = 55.0,
     seed: Annotated[int, typer.Option(help="Seed for initialisation and for every batch.")] = 0,
+    device: Annotated[str, typer.Option(help="Where the model trains: cpu, cuda or cuda:N.")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
     checkpoint_minutes: Annotated[float, typer.Option(help="Save the training state this often.")] = 5.0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
@@ -91,5 +92,6 @@ def train(
             checkpoint_minutes=checkpoint_minutes,
             on_step=on_step,
             max_steps=max_steps,
+            device=device,
         )
     typer.echo(json.dumps({"result": str(result)}))
