@@ -17,6 +17,7 @@ from pathlib import Path
 from effrestore.evaluation import Downscale, Noise, baseline_method, evaluate, load_eval_images
 from effrestore.export import export_onnx
 from effrestore.models import load_checkpoint
+from effrestore.models.training import with_lineage
 from effrestore.runtime import Restorer
 
 ZOO = Path(__file__).resolve().parents[1] / "effrestore" / "zoo"
@@ -43,7 +44,7 @@ def main() -> None:
     results = evaluate(methods, images, conditions, with_ssim=False)
     table = {(r.method, r.condition.label): round(r.psnr, 3) for r in results}
     card = {
-        **model.card,
+        **with_lineage(model.card),
         "name": args.name,
         "validation_set": f"{args.validation.name}: {', '.join(n for n, _ in images)} (scikit-image photos)",
         "validation_psnr": {c.label: table[args.name, c.label] for c in conditions},

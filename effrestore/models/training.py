@@ -185,41 +185,76 @@ def train_step(state: TrainState, config: TrainConfig, inputs: torch.Tensor, tar
     return state.losses[-1]
 
 
-def _data_description(config: TrainConfig) -> str:
-    """The training data in words: folder names (not machine-local paths), the synthetic share, and for a
-    fine-tuned run the base model's own training, read from its card."""
-    sources = [Path(folder).name for folder in config.data]
-    if config.synthetic_fraction:
-        sources.append(f"dead-leaves synthetic ({config.synthetic_fraction:.0%})")
+def _stage(train_config: dict[str, Any], steps: int, seconds: float | None) -> dict[str, Any]:
+    """One training stage as a card records it; data by folder name, not machine-local path."""
+    return {
+        "steps": steps,
+        "batch": train_config["batch"],
+        "crop": train_config["crop"],
+        "lr": train_config["lr"],
+        "data": [Path(folder).name for folder in train_config["data"]],
+        "synthetic_fraction": train_config["synthetic_fraction"],
+        "seconds": seconds,
+    }
+
+
+def _checkpoint_stages(path: str) -> list[dict[str, Any]]:
+    if Path(path).suffix == ".safetensors" and Path(path).is_file():
+        stages = training_stages(read_card(path))
+        if stages:
+            return stages
+    return [{"from": Path(path).name}]  # a base of unknown training (e.g. an official .pth)
+
+
+def training_stages(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stages that made a checkpoint, base first: the card's own list, or rebuilt from its train_config,
+    following `init` to the base checkpoint's card while that file is at hand."""
+    if "stages" in card:
+        return list(card["stages"])
+    config = card.get("train_config")
+    if not config:
+        return []
+    earlier = _checkpoint_stages(config["init"]) if config.get("init") else []
+    return [*earlier, _stage(config, card.get("steps", config["steps"]), card.get("train_seconds"))]
+
+
+def with_lineage(card: dict[str, Any]) -> dict[str, Any]:
+    """`card` with its `stages` and a one-line `training_data` summing them up (data, stages, steps)."""
+    stages = training_stages(card)
+    degradation = card.get("degradation") or card.get("training_data", "").split(" | ")[-1]
+    sources = list(dict.fromkeys(name for stage in stages for name in stage.get("data", [])))
+    synthetic = max((stage.get("synthetic_fraction", 0.0) for stage in stages), default=0.0)
+    if synthetic:
+        sources.append(f"dead-leaves synthetic ({synthetic:.0%})")
+    trained = [stage for stage in stages if "steps" in stage]
     text = "; ".join(sources)
-    if not config.init:
-        return text
-    base = read_card(config.init) if Path(config.init).suffix == ".safetensors" else {}
-    base_run = (
-        f"a {base['steps']}-step model ({base.get('crop')}² crops) trained on {base['training_data'].split(' | ')[0]}"
-        if "steps" in base and "training_data" in base
-        else Path(config.init).name
-    )
-    return f"{text}, fine-tuned ({config.steps} steps, {config.crop}² crops, lr {config.lr:g}) from {base_run}"
+    if len(stages) > 1:
+        text += f"; {len(stages)} stages, {sum(stage['steps'] for stage in trained)} steps in all"
+    return {**card, "stages": stages, "degradation": degradation, "training_data": f"{text} | {degradation}"}
 
 
 def model_card(config: TrainConfig, state: TrainState, seconds: float) -> dict[str, Any]:
-    degradation = (
-        f"blind Gaussian noise, sigma ~ U[0, {config.max_sigma:g}] on [0,255]"
-        if config.task == "denoise"
-        else "bicubic x2 downscaling (antialiased)"
+    train_config = json.loads(config.to_json())
+    earlier = _checkpoint_stages(config.init) if config.init else []
+    stages = [*earlier, _stage(train_config, state.step, round(seconds, 1))]
+    return with_lineage(
+        {
+            "task": "denoise" if config.task == "denoise" else "super-resolution",
+            "degradation": (
+                f"blind Gaussian noise, sigma ~ U[0, {config.max_sigma:g}] on [0,255]"
+                if config.task == "denoise"
+                else "bicubic x2 downscaling (antialiased)"
+            ),
+            "stages": stages,
+            "steps": state.step,
+            "crop": config.crop,
+            "batch": config.batch,
+            "sigma_range": [0.0, config.max_sigma] if config.task == "denoise" else None,
+            "final_l1": float(np.mean(state.losses[-50:])) if state.losses else None,
+            "train_seconds": round(seconds, 1),
+            "train_config": train_config,
+        }
     )
-    return {
-        "task": "denoise" if config.task == "denoise" else "super-resolution",
-        "training_data": f"{_data_description(config)} | {degradation}",
-        "steps": state.step,
-        "crop": config.crop,
-        "batch": config.batch,
-        "sigma_range": [0.0, config.max_sigma] if config.task == "denoise" else None,
-        "final_l1": float(np.mean(state.losses[-50:])) if state.losses else None,
-        "train_seconds": round(seconds, 1),
-        "train_config": json.loads(config.to_json()),
-    }
 
 
 def train(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from effrestore.models.training import (
     new_state,
     train,
     training_pair,
+    with_lineage,
 )
 
 TINY = {
@@ -166,7 +168,12 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path: Path) -> None:
         torch.testing.assert_close(a, b, msg=f"{key} was not taken from the --init checkpoint")
     tuned = load_checkpoint(train(cfg, tmp_path / "tuned"))
     assert tuned.card["train_config"]["init"] == cfg.init
-    assert "fine-tuned (5 steps, 32² crops, lr 1e-09) from a 30-step model (32² crops)" in tuned.card["training_data"]
+    assert [(stage["steps"], stage["lr"]) for stage in tuned.card["stages"]] == [(30, 3e-3), (5, 1e-9)]
+    assert "2 stages, 35 steps in all" in tuned.card["training_data"]
+    assert str(tmp_path) not in json.dumps(tuned.card["stages"]), "stages name data folders, not local paths"
+    legacy_card = {k: v for k, v in tuned.card.items() if k not in ("stages", "degradation")}
+    assert with_lineage(legacy_card)["stages"] == tuned.card["stages"], "rebuilt by following train_config.init"
+    assert with_lineage(legacy_card)["training_data"] == tuned.card["training_data"]
     other = config(5, init=cfg.init, overrides={**TINY, "dim": 16})
     with pytest.raises(ConfigError, match="--init checkpoint has config"):
         new_state(other)
