@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 from effrestore.evaluation import Downscale, Noise, baseline_method, evaluate, load_eval_images
 from effrestore.export import export_onnx
-from effrestore.models import load_checkpoint
+from effrestore.models import load_checkpoint, save_checkpoint
 from effrestore.models.training import with_lineage
 from effrestore.runtime import Restorer
 
 ZOO = Path(__file__).resolve().parents[1] / "effrestore" / "zoo"
 SIGMAS = (15.0, 25.0, 50.0)
+
+
+def portable(card: dict) -> dict:
+    """The card without machine-local paths: data folders and the --init checkpoint by name only."""
+    config = dict(card["train_config"])
+    config["data"] = [Path(folder).name for folder in config["data"]]
+    config["init"] = Path(config["init"]).name if config.get("init") else None
+    return {**card, "train_config": config}
 
 
 def main() -> None:
@@ -44,7 +51,7 @@ def main() -> None:
     results = evaluate(methods, images, conditions, with_ssim=False)
     table = {(r.method, r.condition.label): round(r.psnr, 3) for r in results}
     card = {
-        **with_lineage(model.card),
+        **portable(with_lineage(model.card)),
         "name": args.name,
         "validation_set": f"{args.validation.name}: {', '.join(n for n, _ in images)} (scikit-image photos)",
         "validation_psnr": {c.label: table[args.name, c.label] for c in conditions},
@@ -56,8 +63,8 @@ def main() -> None:
     model.card = card
     ZOO.mkdir(exist_ok=True)
     report = export_onnx(model, ZOO / f"{args.name}.onnx")
-    shutil.copyfile(checkpoint, ZOO / f"{args.name}.safetensors")
     card["onnx_parity"] = [str(c) for c in report.checks]
+    save_checkpoint(model, ZOO / f"{args.name}.safetensors")  # its header carries the same card
     (ZOO / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps({k: card[k] for k in ("validation_psnr", "baseline_psnr", "onnx_parity")}, indent=2))
 

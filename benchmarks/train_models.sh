@@ -2,10 +2,12 @@
 # Trains the attention-variant comparison and the shipped models, one after another, resumably:
 # re-running this script continues every unfinished run where it stopped.
 # Usage: bash benchmarks/train_models.sh [DATA_ROOT] [RUNS]   (defaults: ../shared/data runs)
+# The last stages of the shipped models train on GPU_DEVICE (default cuda; GPU_DEVICE=cpu works, hours slower).
 set -euo pipefail
 DATA=${1:-../shared/data}
 RUNS=${2:-runs}
 THREADS=${THREADS:-1}
+GPU_DEVICE=${GPU_DEVICE:-cuda}
 
 train() {  # train OUT ARGS...: start, or resume when a state exists, or skip when finished
   local out=$1; shift
@@ -21,10 +23,28 @@ for kind in mdta glmha linear_sa gsa stt; do
     --steps 600 --crop 48 --batch 8 --lr 1e-3
 done
 
-# 2. Shipped models (longer budget).
+# 2. Shipped models: stages, each fine-tuning the last (--init) with a fresh cosine schedule.
 train "$RUNS/denoise-color" --model restormer-xs --attention glmha --data "$DATA/live1" --synthetic 0.2 \
   --steps 3000 --crop 48 --batch 8 --lr 1e-3
 train "$RUNS/denoise-gray" --model restormer-xs --attention glmha --channels 1 --data "$DATA/train400" \
   --steps 3000 --crop 48 --batch 8 --lr 1e-3
 train "$RUNS/denoise-gray-ft" --init "$RUNS/denoise-gray/model.safetensors" --model restormer-xs \
   --attention glmha --channels 1 --data "$DATA/train400" --steps 6000 --crop 64 --batch 8 --lr 5e-4
+train "$RUNS/denoise-gray-ft2" --init "$RUNS/denoise-gray-ft/model.safetensors" --model restormer-xs \
+  --attention glmha --channels 1 --data "$DATA/train400" --steps 3000 --crop 80 --batch 8 --lr 3e-4 --seed 1
+train "$RUNS/denoise-gray-gpu1" --init "$RUNS/denoise-gray-ft2/model.safetensors" --model restormer-xs \
+  --attention glmha --channels 1 --data "$DATA/train400" --steps 2165 --crop 128 --batch 32 --lr 2e-4 --seed 2 \
+  --device "$GPU_DEVICE"
+train "$RUNS/denoise-gray-gpu" --init "$RUNS/denoise-gray-gpu1/model.safetensors" --model restormer-xs \
+  --attention glmha --channels 1 --data "$DATA/train400" --steps 1780 --crop 176 --batch 32 --lr 1.5e-4 --seed 2 \
+  --device "$GPU_DEVICE"
+train "$RUNS/denoise-color-ft" --init "$RUNS/denoise-color/model.safetensors" --model restormer-xs \
+  --attention glmha --data "$DATA/live1" --synthetic 0.2 --steps 3000 --crop 64 --batch 8 --lr 5e-4 --seed 1
+train "$RUNS/denoise-color-gpu1" --init "$RUNS/denoise-color-ft/model.safetensors" --model restormer-xs \
+  --attention glmha --data "$DATA/live1" --synthetic 0.2 --steps 1317 --crop 128 --batch 32 --lr 3e-4 --seed 2 \
+  --device "$GPU_DEVICE"
+train "$RUNS/denoise-color-gpu" --init "$RUNS/denoise-color-gpu1/model.safetensors" --model restormer-xs \
+  --attention glmha --data "$DATA/live1" --synthetic 0.2 --steps 1186 --crop 192 --batch 24 --lr 2e-4 --seed 2 \
+  --device "$GPU_DEVICE"
+train "$RUNS/sr-x2" --task sr2 --model restormer-xs --attention glmha --data "$DATA/live1" --synthetic 0.2 \
+  --steps 2082 --crop 128 --batch 32 --lr 1e-3 --seed 2 --device "$GPU_DEVICE"

@@ -54,3 +54,23 @@ def test_run_without_model_uses_the_shipped_default(tmp_path: Path) -> None:
     (row,) = json.loads(result.stdout)
     assert row["backend"] == "onnxruntime" and out.exists()
     assert DEFAULT_MODEL == "denoise-color"
+
+
+def test_shipped_super_resolution_beats_bicubic_without_torch() -> None:
+    props = {p.key: p.value for p in onnx.load(str(require_entry("sr-x2").onnx)).metadata_props}
+    assert props["effrestore.task"] == "super-resolution" and props["effrestore.scale"] == "2"
+    code = f"""
+import sys, json
+sys.modules["torch"] = None
+from effrestore.evaluation import Downscale, baseline_method, evaluate, load_eval_images
+from effrestore.runtime import Restorer
+restorer = Restorer.load("sr-x2")
+images = [(n, a) for n, a in load_eval_images({str(SAMPLES)!r}, 3) if n in ("astronaut", "coffee")]
+methods = {{"sr-x2": lambda c: restorer.restore, "bicubic": lambda c: baseline_method("bicubic", c)}}
+print(json.dumps({{r.method: r.psnr for r in evaluate(methods, images, [Downscale(2)], with_ssim=False)}}))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    print(f"sr-x2 on astronaut + coffee: {scores['sr-x2']:.2f} dB, bicubic {scores['bicubic']:.2f} dB")
+    assert scores["sr-x2"] > scores["bicubic"] + 0.3
