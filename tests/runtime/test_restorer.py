@@ -204,10 +204,15 @@ def test_onnx_without_metadata(models_dir: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and "effrestore export" in result.stderr
 
 
+def _default_sigint() -> None:
+    """A shell starts background jobs with SIGINT ignored and children inherit that; a user's terminal does not."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigint_leaves_no_partial_file(models_dir: Path, tmp_path: Path) -> None:
     big = tmp_path / "big.png"
-    Image.open(SAMPLE).resize((1536, 1536)).save(big)
+    Image.open(SAMPLE).resize((2048, 2048)).save(big)
     out = tmp_path / "out.png"
     proc = subprocess.Popen(
         [
@@ -226,6 +231,7 @@ def test_sigint_leaves_no_partial_file(models_dir: Path, tmp_path: Path) -> None
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_default_sigint,
     )
     time.sleep(6)
     proc.send_signal(signal.SIGINT)
