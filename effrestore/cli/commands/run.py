@@ -5,17 +5,20 @@ from __future__ import annotations
 import glob
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from effrestore.cli._errors import reports_errors
-from effrestore.errors import ConfigError, ImageError
+from effrestore.cli._errors import reports_errors, stderr
+from effrestore.errors import ConfigError, EffrestoreError, ImageError
 from effrestore.runtime.io import SUFFIXES
 from effrestore.runtime.memory import format_bytes
+
+if TYPE_CHECKING:
+    from effrestore.runtime import RestoreStats
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:
@@ -35,6 +38,20 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     if not paths:
         raise ImageError("no input images found")
     return paths
+
+
+def take_shard(paths: list[Path], spec: str | None) -> list[Path]:
+    """Every COUNT-th input starting at INDEX ("INDEX/COUNT", 0-based): workers given the same inputs and
+    their own index split them without coordinating (Kubernetes indexed jobs, SLURM arrays)."""
+    if spec is None:
+        return paths
+    try:
+        index, count = (int(part) for part in spec.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard takes INDEX/COUNT, e.g. 0/4, got {spec!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(f"--shard {spec}: INDEX must be in 0..COUNT-1 and COUNT at least 1")
+    return paths[index::count]
 
 
 def output_for(src: Path, output: Path | None, out_dir: Path | None, count: int) -> Path:
@@ -62,12 +79,25 @@ def run(
     threads: Annotated[int | None, typer.Option(help="CPU threads for the backend.")] = None,
     max_pixels: Annotated[int | None, typer.Option(help="Raise the decompression-bomb pixel limit.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+    skip_existing: Annotated[
+        bool, typer.Option("--skip-existing", help="Leave inputs whose output exists (resume an interrupted job).")
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="INDEX/COUNT: restore only this worker's share of the inputs (0-based), e.g. 2/8."),
+    ] = None,
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", help="Report an image that fails and go on; exit 1 at the end.")
+    ] = False,
     ensemble: Annotated[
         bool, typer.Option("--ensemble", help="Average over the 8 flips/rotations: a little better, 8× slower.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-image stats as JSON.")] = False,
 ) -> None:
-    """Restore images. Without --model the shipped default model runs in ONNX Runtime (no torch needed)."""
+    """Restore images. Without --model the shipped default model runs in ONNX Runtime (no torch needed).
+
+    For batch jobs: --shard splits the inputs between workers, --skip-existing resumes, --keep-going
+    finishes the other images when one fails."""
     from effrestore.runtime import Restorer
     from effrestore.zoo import DEFAULT_MODEL
 
@@ -75,11 +105,23 @@ def run(
         raise ConfigError("give --model or --engine, not both")
     if out_dir is not None and not out_dir.is_dir():
         raise ImageError(f"{out_dir}: output folder does not exist")
-    paths = expand_inputs(inputs)
-    targets = [output_for(p, output, out_dir, len(paths)) for p in paths]
-    existing = [t for t in targets if t.exists()]
-    if existing and not overwrite:
-        raise ImageError(f"{existing[0]}: already exists; pass --overwrite to replace it")
+    if overwrite and skip_existing:
+        raise ConfigError("give --overwrite or --skip-existing, not both")
+    paths = take_shard(expand_inputs(inputs), shard)
+    jobs = [(p, output_for(p, output, out_dir, len(paths))) for p in paths]
+    existing = [dst for _, dst in jobs if dst.exists()]
+    if existing and not (overwrite or skip_existing):
+        raise ImageError(
+            f"{existing[0]}: already exists; pass --overwrite to replace it or --skip-existing to leave it"
+        )
+    skipped = [(src, dst) for src, dst in jobs if skip_existing and dst.exists()]
+    jobs = [job for job in jobs if job not in skipped]
+    rows: list[dict] = [{"input": str(src), "output": str(dst), "skipped": True} for src, dst in skipped]
+    if not jobs:
+        stderr.print(f"nothing to restore: {len(paths)} inputs in this share, {len(skipped)} already done")
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+        return
     source = engine if engine is not None else (model or DEFAULT_MODEL)
     restorer = Restorer.load(
         source,
@@ -91,48 +133,70 @@ def run(
         threads=threads,
         ensemble=ensemble,
     )
-    rows = []
+    failures = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=as_json, transient=True) as progress:
-        files = progress.add_task("images", total=len(paths))
+        files = progress.add_task("images", total=len(jobs))
         tiles = progress.add_task("tiles", total=None)
-        for src, dst in zip(paths, targets, strict=True):
+        for src, dst in jobs:
             progress.update(tiles, description=f"tiles of {src.name}", completed=0, total=None)
-            restorer.restore_file(
-                src,
-                dst,
-                overwrite=overwrite,
-                max_pixels=max_pixels,
-                progress=lambda done, total: progress.update(tiles, completed=done, total=total),
-            )
-            stats = restorer.last_stats
-            rows.append(
-                {
-                    "input": str(src),
-                    "output": str(dst),
-                    "height": stats.height,
-                    "width": stats.width,
-                    "tile": stats.tile,
-                    "batch": stats.batch,
-                    "tiles": stats.tiles,
-                    "seconds": round(stats.seconds, 3),
-                    "megapixels_per_second": round(stats.megapixels_per_second, 3),
-                    "planned_peak_bytes": stats.planned_peak,
-                    "measured_peak_bytes": stats.measured_peak,
-                    "budget_bytes": stats.budget,
-                    "backend": stats.backend,
-                    "device": stats.device,
-                    "peak_method": stats.peak_method,
-                }
-            )
+            try:
+                restorer.restore_file(
+                    src,
+                    dst,
+                    overwrite=overwrite,
+                    max_pixels=max_pixels,
+                    progress=lambda done, total: progress.update(tiles, completed=done, total=total),
+                )
+            except EffrestoreError as exc:
+                if not keep_going:
+                    raise
+                failures.append(f"{src}: {exc}")
+                rows.append({"input": str(src), "output": str(dst), "error": str(exc)})
+                progress.advance(files)
+                continue
+            rows.append({"input": str(src), "output": str(dst), **stats_row(restorer.last_stats)})
             progress.advance(files)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
-        return
-    table = Table(title=f"restored with {source} ({restorer.backend.name}, {restorer.backend.device})")
+    else:
+        title = f"restored with {source} ({restorer.backend.name}, {restorer.backend.device})"
+        Console().print(summary_table(title, rows))
+    if failures:
+        stderr.print(f"[bold red]{len(failures)} of {len(jobs)} images failed:[/]", highlight=False)
+        for failure in failures:
+            stderr.print(f"  {failure}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def stats_row(stats: RestoreStats) -> dict:
+    """One restored image's numbers, as `--json` prints them."""
+    return {
+        "height": stats.height,
+        "width": stats.width,
+        "tile": stats.tile,
+        "batch": stats.batch,
+        "tiles": stats.tiles,
+        "seconds": round(stats.seconds, 3),
+        "megapixels_per_second": round(stats.megapixels_per_second, 3),
+        "planned_peak_bytes": stats.planned_peak,
+        "measured_peak_bytes": stats.measured_peak,
+        "budget_bytes": stats.budget,
+        "backend": stats.backend,
+        "device": stats.device,
+        "peak_method": stats.peak_method,
+    }
+
+
+def summary_table(title: str, rows: list[dict]) -> Table:
+    table = Table(title=title)
     for column in ("output", "size", "tiles", "seconds", "MP/s", "planned peak", "measured peak"):
         table.add_column(column)
     for row in rows:
+        if "skipped" in row or "error" in row:
+            note = "skipped: exists" if "skipped" in row else "failed (see below)"
+            table.add_row(row["output"], note, *["–"] * 5)
+            continue
         table.add_row(
             row["output"],
             f"{row['width']}×{row['height']}",
@@ -142,4 +206,4 @@ def run(
             format_bytes(row["planned_peak_bytes"]),
             format_bytes(row["measured_peak_bytes"]),
         )
-    Console().print(table)
+    return table
