@@ -15,6 +15,7 @@ from effrestore.cli.commands.inspect import inspect
 from effrestore.cli.commands.models import models
 from effrestore.cli.commands.run import run
 from effrestore.cli.commands.train import train
+from effrestore.cli.commands.triton_repo import triton_repo
 
 app = typer.Typer(
     name="effrestore",
@@ -31,6 +32,7 @@ app.command()(build)
 app.command()(inspect)
 app.command()(run)
 app.command()(bench)
+app.command(name="triton-repo")(triton_repo)
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,160 @@
+"""Writes a Triton Inference Server model repository entry for an effrestore ONNX model.
+
+Two flavours:
+- `python`: Triton's Python backend runs `effrestore.serving.triton_python`, which takes whole 8-bit images
+  (H×W×C) and restores them with `Restorer` — tiling and the memory budget happen in the server, clients send
+  images as they are. Needs `pip install effrestore` in the Python environment Triton's Python backend uses.
+- `onnx`: Triton's ONNX Runtime backend runs the network itself on N×C×H×W float32 tensors (dynamic batching
+  of equal-sized tiles); the client pads to `multiple_of` and tiles. The effrestore metadata is in the
+  config's parameters so a client can read it from Triton's model-config endpoint.
+
+The entry is written to a temporary folder inside the repository and renamed into place, so Triton's
+repository poller never sees a half-written model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from effrestore.errors import ConfigError
+from effrestore.metadata import ModelMeta
+
+FLAVORS = ("python", "onnx")
+PYTHON_MODEL = '''"""Written by `effrestore triton-repo`: the Python backend runs effrestore.serving.triton_python."""
+
+from effrestore.serving.triton_python import TritonPythonModel  # noqa: F401
+'''
+
+
+class Constant(str):
+    """An enum value in config.pbtxt (TYPE_FP32, KIND_CPU): written bare, where strings are quoted."""
+
+
+def _text(value: object, indent: int = 0) -> str:
+    """A value in protobuf text format (the syntax of config.pbtxt): dicts are messages, lists repeated."""
+    pad = "  " * indent
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, list) and item and isinstance(item[0], dict):
+                body = ",\n".join(f"{pad}  {{\n{_text(entry, indent + 2)}\n{pad}  }}" for entry in item)
+                lines.append(f"{pad}{key} [\n{body}\n{pad}]")
+            elif isinstance(item, dict):
+                lines.append(f"{pad}{key} {{\n{_text(item, indent + 1)}\n{pad}}}")
+            else:
+                lines.append(f"{pad}{key}: {_scalar(item)}")
+        return "\n".join(lines)
+    raise TypeError(f"not a message: {value!r}")
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[ " + ", ".join(_scalar(v) for v in value) + " ]"
+    if isinstance(value, Constant):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value)
+
+
+def _parameters(values: dict[str, str]) -> list[dict]:
+    return [{"key": key, "value": {"string_value": value}} for key, value in values.items()]
+
+
+def model_config(
+    name: str,
+    meta: ModelMeta,
+    flavor: str,
+    *,
+    io_names: tuple[str, str] = ("input", "output"),
+    instances: int = 1,
+    gpu: bool = False,
+    max_batch: int = 8,
+    mem_budget: str | None = None,
+    threads: int | None = None,
+) -> str:
+    """config.pbtxt for one model (Triton's ModelConfig protobuf in text format)."""
+    instance_group = [{"count": instances, "kind": Constant("KIND_GPU") if gpu else Constant("KIND_CPU")}]
+    described = {
+        "effrestore.task": meta.task,
+        "effrestore.scale": str(meta.scale),
+        "effrestore.multiple_of": str(meta.multiple_of),
+        "effrestore.overlap": str(meta.overlap),
+        "effrestore.in_channels": str(meta.in_channels),
+        "effrestore.out_channels": str(meta.out_channels),
+    }
+    if flavor == "python":
+        runtime = {"mem_budget": mem_budget or "", "threads": str(threads or 0)}
+        config = {
+            "name": name,
+            "backend": "python",
+            "max_batch_size": 0,
+            "input": [{"name": "IMAGE", "data_type": Constant("TYPE_UINT8"), "dims": [-1, -1, -1]}],
+            "output": [{"name": "RESTORED", "data_type": Constant("TYPE_UINT8"), "dims": [-1, -1, -1]}],
+            "instance_group": instance_group,
+            "parameters": _parameters({**runtime, **described}),
+        }
+    elif flavor == "onnx":
+        if max_batch < 1:
+            raise ConfigError("--max-batch must be at least 1 for the onnx flavour (Triton batches tiles)")
+        config = {
+            "name": name,
+            "platform": "onnxruntime_onnx",
+            "max_batch_size": max_batch,
+            "input": [{"name": io_names[0], "data_type": Constant("TYPE_FP32"), "dims": [meta.in_channels, -1, -1]}],
+            "output": [{"name": io_names[1], "data_type": Constant("TYPE_FP32"), "dims": [meta.out_channels, -1, -1]}],
+            "dynamic_batching": {"max_queue_delay_microseconds": 2000},
+            "instance_group": instance_group,
+            "parameters": _parameters(described),
+        }
+    else:
+        raise ConfigError(f"unknown flavour {flavor!r}; choose {' or '.join(FLAVORS)}")
+    return _text(config) + "\n"
+
+
+def write_triton_model(
+    onnx_path: Path,
+    repository: Path,
+    name: str,
+    flavor: str = "python",
+    *,
+    overwrite: bool = False,
+    **options: object,
+) -> Path:
+    """Writes `repository/name/{config.pbtxt, 1/model.onnx[, 1/model.py]}` atomically; returns the folder."""
+    from effrestore.runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    if not name or "/" in name or name.startswith("."):
+        raise ConfigError(f"model name {name!r} must be a plain folder name")
+    backend = OnnxRuntimeBackend(onnx_path)  # refuses models ORT cannot load or without effrestore metadata
+    io_names = (backend.input_name, backend.session.get_outputs()[0].name)
+    config = model_config(name, backend.meta, flavor, io_names=io_names, **options)  # type: ignore[arg-type]
+    repository.mkdir(parents=True, exist_ok=True)
+    target = repository / name
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target} already exists; pass --overwrite to replace it")
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=repository))
+    try:
+        (staging / "1").mkdir()
+        shutil.copyfile(onnx_path, staging / "1" / "model.onnx")
+        if flavor == "python":
+            (staging / "1" / "model.py").write_text(PYTHON_MODEL)
+        (staging / "config.pbtxt").write_text(config)
+        os.chmod(staging, 0o755)
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=repository))
+            os.replace(target, retired / name)
+            os.replace(staging, target)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,188 @@
+"""`effrestore triton-repo`: the repository entry is written through the CLI, its config.pbtxt parses against
+Triton's ModelConfig schema (the subset of model_config.proto it uses: same field names, types and enums),
+the onnx-flavour model runs batched in ONNX Runtime, and the Python-backend model restores images.
+
+No Triton server runs here: the Python-backend model is driven through a stand-in for Triton's
+`triton_python_backend_utils` module that implements the four calls its documentation defines.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from PIL import Image
+
+from effrestore.runtime import Restorer
+from effrestore.zoo import require_entry
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "samples" / "astronaut-noisy25.png"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "effrestore", *args], capture_output=True, text=True, timeout=300)
+
+
+def model_config_class() -> type:
+    """ModelConfig with the fields config.pbtxt files written here use, as model_config.proto declares them."""
+    F = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(name="model_config_subset.proto", package="inference", syntax="proto3")
+    data_type = proto.enum_type.add(name="DataType")
+    for number, name in ((0, "TYPE_INVALID"), (2, "TYPE_UINT8"), (11, "TYPE_FP32")):
+        data_type.value.add(name=name, number=number)
+
+    def message(name: str, fields: list[tuple[str, int, int, str | None, bool]]) -> descriptor_pb2.DescriptorProto:
+        described = proto.message_type.add(name=name)
+        for field_name, number, kind, type_name, repeated in fields:
+            label = F.LABEL_REPEATED if repeated else F.LABEL_OPTIONAL
+            field = described.field.add(name=field_name, number=number, type=kind, label=label)
+            if type_name:
+                field.type_name = type_name
+        return described
+
+    group = message("ModelInstanceGroup", [("count", 2, F.TYPE_INT32, None, False)])
+    group.field.add(name="kind", number=4, type=F.TYPE_ENUM, type_name=".inference.ModelInstanceGroup.Kind")
+    kind = group.enum_type.add(name="Kind")
+    for number, name in ((0, "KIND_AUTO"), (1, "KIND_GPU"), (2, "KIND_CPU")):
+        kind.value.add(name=name, number=number)
+    tensor = [
+        ("name", 1, F.TYPE_STRING, None, False),
+        ("data_type", 2, F.TYPE_ENUM, ".inference.DataType", False),
+    ]
+    message("ModelInput", [*tensor, ("dims", 4, F.TYPE_INT64, None, True)])
+    message("ModelOutput", [*tensor, ("dims", 3, F.TYPE_INT64, None, True)])
+    message("ModelDynamicBatching", [("max_queue_delay_microseconds", 3, F.TYPE_UINT64, None, False)])
+    message("ModelParameter", [("string_value", 1, F.TYPE_STRING, None, False)])
+    config = message(
+        "ModelConfig",
+        [
+            ("name", 1, F.TYPE_STRING, None, False),
+            ("platform", 2, F.TYPE_STRING, None, False),
+            ("backend", 17, F.TYPE_STRING, None, False),
+            ("max_batch_size", 4, F.TYPE_INT32, None, False),
+            ("input", 5, F.TYPE_MESSAGE, ".inference.ModelInput", True),
+            ("output", 6, F.TYPE_MESSAGE, ".inference.ModelOutput", True),
+            ("instance_group", 7, F.TYPE_MESSAGE, ".inference.ModelInstanceGroup", True),
+            ("dynamic_batching", 11, F.TYPE_MESSAGE, ".inference.ModelDynamicBatching", False),
+            ("parameters", 14, F.TYPE_MESSAGE, ".inference.ModelConfig.ParametersEntry", True),
+        ],
+    )
+    entry = config.nested_type.add(name="ParametersEntry")
+    entry.options.map_entry = True
+    entry.field.add(name="key", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    entry.field.add(name="value", number=2, type=F.TYPE_MESSAGE, type_name=".inference.ModelParameter")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("inference.ModelConfig"))
+
+
+def parsed_config(folder: Path):  # type: ignore[no-untyped-def]
+    return text_format.Parse((folder / "config.pbtxt").read_text(), model_config_class()())
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("repo")
+    for args in (("denoise-color", "--mem-budget", "700MiB", "--threads", "2"), ("denoise-gray", "--flavor", "onnx")):
+        result = cli("triton-repo", *args, "-o", str(repo))
+        assert result.returncode == 0, result.stderr
+    return repo
+
+
+def test_python_flavour_config_and_files(repository: Path) -> None:
+    folder = repository / "denoise-color"
+    assert sorted(p.name for p in (folder / "1").iterdir()) == ["model.onnx", "model.py"]
+    assert (folder / "1" / "model.onnx").read_bytes() == require_entry("denoise-color").onnx.read_bytes()
+    config = parsed_config(folder)
+    assert (config.name, config.backend, config.max_batch_size) == ("denoise-color", "python", 0)
+    assert list(config.input[0].dims) == [-1, -1, -1] and config.input[0].name == "IMAGE"
+    assert config.parameters["mem_budget"].string_value == "700MiB"
+    assert config.parameters["effrestore.multiple_of"].string_value == "8"
+    assert not list(repository.glob(".*"))  # no staging folder left behind
+
+
+def test_onnx_flavour_runs_batched_tiles(repository: Path) -> None:
+    folder = repository / "denoise-gray"
+    config = parsed_config(folder)
+    assert (config.platform, config.max_batch_size) == ("onnxruntime_onnx", 8)
+    session = ort.InferenceSession(str(folder / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert config.input[0].name == session.get_inputs()[0].name
+    assert config.output[0].name == session.get_outputs()[0].name
+    channels = config.input[0].dims[0]
+    batch = np.random.default_rng(0).random((3, channels, 64, 48), dtype=np.float32)  # what the batcher sends
+    (restored,) = session.run(None, {config.input[0].name: batch})
+    assert restored.shape == (3, config.output[0].dims[0], 64, 48)
+
+
+def fake_triton_utils() -> types.ModuleType:
+    """Triton's Python-backend utilities, as far as its documentation defines the calls the model makes."""
+    utils = types.ModuleType("triton_python_backend_utils")
+
+    class Tensor:
+        def __init__(self, name: str, array: np.ndarray) -> None:
+            self._name, self._array = name, array
+
+        def name(self) -> str:
+            return self._name
+
+        def as_numpy(self) -> np.ndarray:
+            return self._array
+
+    class TritonError(Exception):
+        def message(self) -> str:
+            return str(self)
+
+    class InferenceResponse:
+        def __init__(self, output_tensors: list[Tensor], error: TritonError | None = None) -> None:
+            self.output_tensors, self.error = output_tensors, error
+
+    def get_input_tensor_by_name(request: list[Tensor], name: str) -> Tensor | None:
+        return next((t for t in request if t.name() == name), None)
+
+    utils.Tensor, utils.TritonError, utils.InferenceResponse = Tensor, TritonError, InferenceResponse  # type: ignore[attr-defined]
+    utils.get_input_tensor_by_name = get_input_tensor_by_name  # type: ignore[attr-defined]
+    return utils
+
+
+def test_python_flavour_model_restores_and_isolates_bad_requests(
+    repository: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    utils = fake_triton_utils()
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", utils)
+    folder = repository / "denoise-color"
+    namespace: dict = {}
+    exec(compile((folder / "1" / "model.py").read_text(), "model.py", "exec"), namespace)
+    config = json.dumps({"parameters": {k: {"string_value": v} for k, v in {"mem_budget": "700MiB"}.items()}})
+    model = namespace["TritonPythonModel"]()
+    model.initialize(
+        {"model_config": config, "model_repository": str(folder), "model_version": "1", "model_instance_kind": "CPU"}
+    )
+    image = np.asarray(Image.open(SAMPLE).convert("RGB"))[:96, :120]
+    good = [utils.Tensor("IMAGE", image)]
+    bad = [utils.Tensor("IMAGE", image.astype(np.float32))]
+    responses = model.execute([bad, good])
+    assert responses[0].error is not None and "uint8" in responses[0].error.message()
+    assert responses[1].error is None
+    expected = Restorer.load(require_entry("denoise-color").onnx, mem_budget="700MiB").restore(image)
+    np.testing.assert_array_equal(responses[1].output_tensors[0].as_numpy(), expected)
+    model.finalize()
+
+
+def test_refusals(repository: Path, tmp_path: Path) -> None:
+    config = repository / "denoise-color" / "config.pbtxt"
+    before = config.read_text()
+    again = cli("triton-repo", "denoise-color", "-o", str(repository), "--flavor", "onnx")
+    assert again.returncode == 2 and "--overwrite" in again.stderr and config.read_text() == before
+    checkpoint = cli("triton-repo", str(require_entry("denoise-color").checkpoint), "-o", str(tmp_path))
+    assert checkpoint.returncode == 2 and "effrestore export" in checkpoint.stderr
+    flavour = cli("triton-repo", "denoise-color", "-o", str(tmp_path), "--flavor", "tf")
+    assert flavour.returncode == 2 and "python or onnx" in flavour.stderr
+    assert not list(tmp_path.iterdir())
