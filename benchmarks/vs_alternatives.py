@@ -1,0 +1,184 @@
+"""effrestore against the usual ways of running a restoration model on a large image, each run in a fresh
+process on the same noisy input with the same weights (the shipped `denoise-color`):
+
+- `eager whole`: a plain PyTorch script, the whole image in one `model(x)` call;
+- `Real-ESRGAN tiles`: the tiling of Real-ESRGAN's `tile_process` (also what chaiNNer-style tools do):
+  fixed tiles, `--tile-pad` pixels of context per side, the centre of each output tile pasted, no blending;
+- `effrestore …`: `Restorer` with ONNX Runtime or torch, under a memory budget or with a fixed tile.
+
+For each: seconds, MP/s, the process's peak RSS (VmHWM, imports and image buffers included), PSNR against the
+clean image, and the largest difference from the whole-image output (seams). The input is a mosaic of
+scikit-image photos at the requested size with Gaussian noise σ=25 (fixed seed, unclipped). Prints a
+Markdown table.
+
+Usage: python benchmarks/vs_alternatives.py [--sizes 2048x2048,3840x2160] [--threads 2] [--tile 512]
+       [--mem-budget 1GiB] [--out runs/vs_alternatives]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import psutil
+from skimage import data
+from skimage.transform import resize
+
+from effrestore import zoo
+from effrestore.evaluation import psnr
+from effrestore.runtime.memory import format_bytes
+
+MEMORY_CAP = 0.8  # of physical RAM, as the workers' address-space limit
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "coins", "brick", "gravel")
+
+_WORKER = """
+import json, sys, time
+import numpy as np
+from effrestore.runtime.memory import PeakTracker
+method, source, src, dst, threads, tile, pad, budget = sys.argv[1:9]
+threads, tile, pad = int(threads), int(tile), int(pad)
+noisy = np.load(src)
+
+if method in ("eager", "esrgan"):
+    import torch
+    import torch.nn.functional as F
+    from effrestore.models import load_checkpoint
+    torch.set_num_threads(threads)
+    model = load_checkpoint(source).eval()
+    multiple = model.meta.multiple_of
+
+    def run(x):
+        h, w = x.shape[-2:]
+        x = F.pad(x, (0, -w % multiple, 0, -h % multiple), mode="reflect")
+        return model(x)[..., :h, :w]
+
+    def restore(image):
+        x = torch.from_numpy(image).permute(2, 0, 1)[None]
+        if method == "eager":
+            return run(x)
+        out = torch.empty_like(x)
+        height, width = x.shape[-2:]
+        for y0 in range(0, height, tile):
+            for x0 in range(0, width, tile):
+                y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
+                py0, px0 = max(y0 - pad, 0), max(x0 - pad, 0)
+                py1, px1 = min(y1 + pad, height), min(x1 + pad, width)
+                result = run(x[..., py0:py1, px0:px1])
+                out[..., y0:y1, x0:x1] = result[..., y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+        return out
+
+    start = time.perf_counter()
+    with torch.inference_mode():
+        output = restore(noisy)[0].permute(1, 2, 0).numpy()
+    height, width = noisy.shape[:2]
+    tiling = "whole" if method == "eager" else f"{-(-height // tile) * -(-width // tile)} × ≤{tile + 2 * pad}²"
+else:
+    from effrestore.runtime import Restorer
+    restorer = Restorer.load(source, backend=method, threads=threads, tile=tile or "auto", mem_budget=budget or None)
+    start = time.perf_counter()
+    output = restorer.restore(noisy)
+    stats = restorer.last_stats
+    tiling = f"{stats.tiles} × {stats.tile}²" if stats.tile else "whole"
+    tiling += f", batch {stats.batch}" if stats.batch > 1 else ""
+seconds = time.perf_counter() - start
+np.save(dst, output.astype(np.float32))
+print(json.dumps({"seconds": seconds, "peak_bytes": PeakTracker().peak(), "tiling": tiling}))
+"""
+
+
+def mosaic(height: int, width: int, cell: int = 512) -> np.ndarray:
+    """Natural-photo content at full resolution: scikit-image photos (grayscale ones as gray RGB) tiled."""
+    photos = []
+    for name in PHOTOS:
+        photo = np.asarray(getattr(data, name)(), dtype=np.float32) / 255.0
+        photo = np.repeat(photo[..., None], 3, axis=2) if photo.ndim == 2 else photo[..., :3]
+        photos.append(resize(photo, (cell, cell), anti_aliasing=True).astype(np.float32))
+    rows = -(-height // cell)
+    cols = -(-width // cell)
+    grid = [np.concatenate([photos[(r * cols + c) % len(photos)] for c in range(cols)], axis=1) for r in range(rows)]
+    return np.concatenate(grid, axis=0)[:height, :width]
+
+
+def limit_memory() -> None:
+    """Runs in the worker before exec: an allocation past MEMORY_CAP of RAM fails instead of swapping."""
+    cap = int(psutil.virtual_memory().total * MEMORY_CAP)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+def measure(method: str, source: Path, noisy: Path, output: Path, args: argparse.Namespace, **kw: object) -> dict:
+    """One run in a fresh process: its numbers, or the reason it failed."""
+    tile = kw.get("tile", 0)
+    budget = kw.get("budget", "")
+    arguments = [method, str(source), str(noisy), str(output), str(args.threads), str(tile), str(args.tile_pad)]
+    result = subprocess.run(
+        [sys.executable, "-c", _WORKER, *arguments, str(budget)],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_memory,
+    )
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        reason = lines[-1] if lines else f"killed by signal {-result.returncode}"
+        if "allocate memory" in reason or "MemoryError" in reason:
+            reason = f"out of memory (an allocation past {MEMORY_CAP:.0%} of RAM failed)"
+        return {"error": reason[:160]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="2048x2048,3840x2160", help="WIDTHxHEIGHT, comma-separated")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tile", type=int, default=512, help="tile size of the fixed-tile runs")
+    parser.add_argument("--tile-pad", type=int, default=10, help="context per side of the Real-ESRGAN tiles")
+    parser.add_argument("--mem-budget", default="1GiB", help="budget of the effrestore budgeted run")
+    parser.add_argument("--out", type=Path, default=Path("runs/vs_alternatives"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    entry = zoo.require_entry("denoise-color")
+    checkpoint, onnx_model = entry.checkpoint, entry.onnx
+    runs = [
+        ("eager whole", "eager", checkpoint, {}),
+        (f"Real-ESRGAN tiles {args.tile}² (pad {args.tile_pad})", "esrgan", checkpoint, {"tile": args.tile}),
+        (f"effrestore torch, tiles {args.tile}²", "torch", checkpoint, {"tile": args.tile}),
+        (f"effrestore ORT, tiles {args.tile}²", "onnxruntime", onnx_model, {"tile": args.tile}),
+        (f"effrestore ORT, --mem-budget {args.mem_budget}", "onnxruntime", onnx_model, {"budget": args.mem_budget}),
+    ]
+    print(f"denoise-color, σ=25, {args.threads} threads; peak = process VmHWM; Δ whole = max |output − eager whole|")
+    print()
+    print("| image | method | tiles | seconds | MP/s | peak RSS | PSNR vs clean | Δ whole |")
+    print("|---|---|---|---|---|---|---|---|")
+    for size in args.sizes.split(","):
+        width, height = (int(v) for v in size.lower().split("x"))
+        clean = mosaic(height, width)
+        noisy = clean + np.random.default_rng(0).normal(0.0, 25 / 255, clean.shape).astype(np.float32)
+        noisy_path = args.out / f"noisy-{width}x{height}.npy"
+        np.save(noisy_path, noisy)
+        reference = None
+        for label, method, source, options in runs:
+            output_path = args.out / f"{method}-{width}x{height}.npy"
+            result = measure(method, source, noisy_path, output_path, args, **options)
+            if "error" in result:
+                print(f"| {width}×{height} | {label} | – | failed: {result['error']} | – | – | – | – |", flush=True)
+                continue
+            output = np.load(output_path)
+            if method == "eager":
+                reference = output
+            quality = psnr(clean * 255, np.clip(output, 0, 1) * 255)
+            seam = "–" if reference is None else f"{np.abs(output - reference).max():.4f}"
+            megapixels = width * height / 1e6
+            print(
+                f"| {width}×{height} | {label} | {result['tiling']} | {result['seconds']:.1f} "
+                f"| {megapixels / result['seconds']:.3f} "
+                f"| {format_bytes(result['peak_bytes'])} | {quality:.2f} | {seam} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
