@@ -153,9 +153,8 @@ def run(
                     raise
                 failures.append(f"{src}: {exc}")
                 rows.append({"input": str(src), "output": str(dst), "error": str(exc)})
-                progress.advance(files)
-                continue
-            rows.append({"input": str(src), "output": str(dst), **stats_row(restorer.last_stats)})
+            else:
+                rows.append({"input": str(src), "output": str(dst), **stats_row(restorer.last_stats)})
             progress.advance(files)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
