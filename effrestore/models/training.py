@@ -104,9 +104,10 @@ def new_state(config: TrainConfig, device: str = "cpu") -> TrainState:
 
 
 def _load_initial_weights(model: Restormer, path: Path) -> None:
-    """Copies a checkpoint's weights into `model`; refuses a checkpoint of another architecture."""
+    """Copies a checkpoint's weights into `model`; refuses a checkpoint of another architecture. A grayscale
+    checkpoint starts an `opponent_color` model: their weights are the same network's."""
     source = load_checkpoint(path)
-    if source.config != model.config:
+    if source.config.network() != model.config.network():
         raise ConfigError(
             f"{path}: --init checkpoint has config {source.config}, but this run builds {model.config}; "
             "pass the same --model/--attention/--channels/--task the checkpoint was trained with"

@@ -21,6 +21,13 @@ def train(
     model: Annotated[str, typer.Option(help="Registered model config to train.")] = "restormer-xs",
     attention: Annotated[str | None, typer.Option(help="Attention kind (one for all levels).")] = None,
     channels: Annotated[int, typer.Option(help="1 for grayscale, 3 for RGB.")] = 3,
+    opponent_color: Annotated[
+        bool,
+        typer.Option(
+            help="RGB through a single-channel network, one opponent colour plane at a time (--init from a "
+            "grayscale model works)."
+        ),
+    ] = False,
     task: Annotated[str, typer.Option(help="denoise (blind Gaussian) or sr2 (bicubic ×2).")] = "denoise",
     synthetic: Annotated[float, typer.Option(help="Share of crops drawn as dead-leaves images.")] = 0.0,
     steps: Annotated[int, typer.Option(help="Total optimisation steps (the cosine schedule spans them).")] = 2000,
@@ -48,6 +55,8 @@ def train(
     overrides: dict[str, object] = {"in_channels": channels, "out_channels": channels}
     if attention:
         overrides["attention"] = attention
+    if opponent_color:
+        overrides["opponent_color"] = True
     config = TrainConfig(
         model=model,
         overrides=overrides,

@@ -2,7 +2,8 @@
 
 With `attention="mdta"` and the official config the `state_dict()` equals the official Restormer's (names
 and shapes), so released checkpoints load with `strict=True`. `scale` 2 or 4 adds a PixelShuffle tail
-(super-resolution); the global residual is then the bilinearly upsampled input.
+(super-resolution); the global residual is then the bilinearly upsampled input. `opponent_color` runs a
+single-channel network on each plane of an RGB image's opponent colour transform (`effrestore.models.color`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from effrestore import __version__
 from effrestore.errors import ConfigError
 from effrestore.metadata import ModelMeta
 from effrestore.models.attention import ATTENTION
+from effrestore.models.color import from_opponent, to_opponent
 from effrestore.models.layers import Downsample, LayerNormType, OverlapPatchEmbed, TransformerBlock, Upsample
 
 LEVELS = 4
@@ -41,6 +43,7 @@ class RestormerConfig:
     ffn_expansion_factor: float = 2.66
     layernorm: LayerNormType = "WithBias"
     bias: bool = False
+    opponent_color: bool = False
 
     def __post_init__(self) -> None:
         for name in ("num_blocks", "heads"):
@@ -62,6 +65,8 @@ class RestormerConfig:
             raise ConfigError(f"layernorm must be 'WithBias' or 'BiasFree', got {self.layernorm!r}")
         if self.dim < 2 or self.dim % 2 or self.in_channels < 1 or self.out_channels < 1:
             raise ConfigError("dim must be an even integer >= 2 and channel counts >= 1")
+        if self.opponent_color and (self.in_channels, self.out_channels) != (3, 3):
+            raise ConfigError("opponent_color restores RGB images: it needs in_channels = out_channels = 3")
         for level, heads in enumerate(self.heads):
             if heads < 1 or self.level_dim(level) % heads:
                 raise ConfigError(
@@ -71,6 +76,16 @@ class RestormerConfig:
     @property
     def attention_per_level(self) -> tuple[str, ...]:
         return (self.attention,) * LEVELS if isinstance(self.attention, str) else tuple(self.attention)
+
+    @property
+    def network_channels(self) -> tuple[int, int]:
+        """(in, out) channels of the network's own weights: one each per opponent plane."""
+        return (1, 1) if self.opponent_color else (self.in_channels, self.out_channels)
+
+    def network(self) -> RestormerConfig:
+        """The config whose weights this one's are: a grayscale model for an `opponent_color` one."""
+        network_in, network_out = self.network_channels
+        return dataclasses.replace(self, in_channels=network_in, out_channels=network_out, opponent_color=False)
 
     def level_dim(self, level: int) -> int:
         """Channels at level 0..3 (level 0 decoder/refinement use twice this, see `Restormer`)."""
@@ -114,7 +129,8 @@ class Restormer(nn.Module):
         self.card: dict = dict(card or {})  # model card: task, training data, validation numbers...
         c = self.config
         kinds, n, h = c.attention_per_level, c.num_blocks, c.heads
-        self.patch_embed = OverlapPatchEmbed(c.in_channels, c.dim, c.bias)
+        network_in, network_out = c.network_channels
+        self.patch_embed = OverlapPatchEmbed(network_in, c.dim, c.bias)
         self.encoder_level1 = _stage(c.level_dim(0), n[0], h[0], kinds[0], c)
         self.down1_2 = Downsample(c.level_dim(0))
         self.encoder_level2 = _stage(c.level_dim(1), n[1], h[1], kinds[1], c)
@@ -131,7 +147,7 @@ class Restormer(nn.Module):
         self.up2_1 = Upsample(c.level_dim(1))
         self.decoder_level1 = _stage(c.level_dim(1), n[0], h[0], kinds[0], c)
         self.refinement = _stage(c.level_dim(1), c.num_refinement_blocks, h[0], kinds[0], c)
-        self.output = nn.Conv2d(c.level_dim(1), c.out_channels * c.scale**2, 3, padding=1, bias=c.bias)
+        self.output = nn.Conv2d(c.level_dim(1), network_out * c.scale**2, 3, padding=1, bias=c.bias)
         self.upscale = nn.PixelShuffle(c.scale) if c.scale > 1 else nn.Identity()
 
     @property
@@ -155,6 +171,13 @@ class Restormer(nn.Module):
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if not self.config.opponent_color:
+            return self._restore(image)
+        height, width = image.shape[-2:]
+        planes = self._restore(to_opponent(image).reshape(-1, 1, height, width))
+        return from_opponent(planes.reshape(-1, 3, *planes.shape[-2:]))
+
+    def _restore(self, image: torch.Tensor) -> torch.Tensor:
         enc1 = self.encoder_level1(self.patch_embed(image))
         enc2 = self.encoder_level2(self.down1_2(enc1))
         enc3 = self.encoder_level3(self.down2_3(enc2))
@@ -163,7 +186,8 @@ class Restormer(nn.Module):
         dec2 = self.decoder_level2(self.reduce_chan_level2(torch.cat([self.up3_2(dec3), enc2], 1)))
         dec1 = self.refinement(self.decoder_level1(torch.cat([self.up2_1(dec2), enc1], 1)))
         out = self.upscale(self.output(dec1))
-        if self.config.in_channels != self.config.out_channels:
+        network_in, network_out = self.config.network_channels
+        if network_in != network_out:
             return out
         if self.config.scale == 1:
             return out + image
