@@ -29,10 +29,10 @@ def _external_locations(model) -> list[str]:  # type: ignore[no-untyped-def]
     ]
 
 
-def load_onnx(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
-    """Loads an ONNX model; external data must live inside the model's folder."""
+def _read_checked(path: Path):  # type: ignore[no-untyped-def]
+    """The model proto without its external data, and the data files' locations, each checked to be a file
+    inside the model's folder."""
     onnx = require("onnx", "reading ONNX files")
-    path = Path(path)
     if not path.is_file():
         raise OnnxModelError(f"{path}: no such ONNX file")
     try:
@@ -40,7 +40,8 @@ def load_onnx(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
     except Exception as exc:  # protobuf raises DecodeError and others
         raise OnnxModelError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
     folder = path.parent.resolve()
-    for location in _external_locations(model):
+    locations = _external_locations(model)
+    for location in locations:
         target = (folder / location).resolve()
         if Path(location).is_absolute() or not target.is_relative_to(folder):
             raise OnnxModelError(
@@ -49,8 +50,22 @@ def load_onnx(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
             )
         if not target.is_file():
             raise OnnxModelError(f"{path}: external data file {location!r} is missing next to the model")
-    if _external_locations(model):
-        onnx.external_data_helper.load_external_data_for_model(model, str(folder))
+    return model, locations
+
+
+def external_data_files(path: str | os.PathLike[str]) -> list[str]:
+    """The external data files of an ONNX model, relative to its folder (what must travel with it)."""
+    _, locations = _read_checked(Path(path))
+    return sorted(set(locations))
+
+
+def load_onnx(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
+    """Loads an ONNX model; external data must live inside the model's folder."""
+    onnx = require("onnx", "reading ONNX files")
+    path = Path(path)
+    model, locations = _read_checked(path)
+    if locations:
+        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent.resolve()))
     return model
 
 

@@ -15,6 +15,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
@@ -187,3 +188,19 @@ def test_refusals(repository: Path, tmp_path: Path) -> None:
     flavour = cli("triton-repo", "denoise-color", "-o", str(tmp_path), "--flavor", "tf")
     assert flavour.returncode == 2 and "python or onnx" in flavour.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_external_data_travels_with_the_model(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    (source / "weights").mkdir(parents=True)
+    model = onnx.load(str(require_entry("denoise-gray").onnx))
+    onnx.save(model, str(source / "big.onnx"), save_as_external_data=True, location="weights/big.bin")
+    result = cli("triton-repo", str(source / "big.onnx"), "-o", str(tmp_path / "repo"), "--flavor", "onnx")
+    assert result.returncode == 0, result.stderr
+    version = tmp_path / "repo" / "big" / "1"
+    assert (version / "weights" / "big.bin").read_bytes() == (source / "weights" / "big.bin").read_bytes()
+    session = ort.InferenceSession(str(version / "model.onnx"), providers=["CPUExecutionProvider"])
+    batch = np.random.default_rng(0).random((1, 1, 32, 32), dtype=np.float32)
+    reference = ort.InferenceSession(str(require_entry("denoise-gray").onnx), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    np.testing.assert_array_equal(session.run(None, {name: batch})[0], reference.run(None, {name: batch})[0])

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from effrestore.errors import ConfigError
 from effrestore.metadata import ModelMeta
+from effrestore.onnx_files import external_data_files
 
 FLAVORS = ("python", "onnx")
 PYTHON_MODEL = '''"""Written by `effrestore triton-repo`: the Python backend runs effrestore.serving.triton_python."""
@@ -127,7 +128,8 @@ def write_triton_model(
     overwrite: bool = False,
     **options: object,
 ) -> Path:
-    """Writes `repository/name/{config.pbtxt, 1/model.onnx[, 1/model.py]}` atomically; returns the folder."""
+    """Writes `repository/name/{config.pbtxt, 1/model.onnx[, its external data][, 1/model.py]}` atomically;
+    returns the folder."""
     from effrestore.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
     if not name or "/" in name or name.startswith("."):
@@ -143,6 +145,9 @@ def write_triton_model(
     try:
         (staging / "1").mkdir()
         shutil.copyfile(onnx_path, staging / "1" / "model.onnx")
+        for location in external_data_files(onnx_path):  # a model over 2 GB keeps its weights beside it
+            (staging / "1" / location).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(onnx_path.parent / location, staging / "1" / location)
         if flavor == "python":
             (staging / "1" / "model.py").write_text(PYTHON_MODEL)
         (staging / "config.pbtxt").write_text(config)
