@@ -37,7 +37,7 @@ def model_config_class() -> type:
     F = descriptor_pb2.FieldDescriptorProto
     proto = descriptor_pb2.FileDescriptorProto(name="model_config_subset.proto", package="inference", syntax="proto3")
     data_type = proto.enum_type.add(name="DataType")
-    for number, name in ((0, "TYPE_INVALID"), (2, "TYPE_UINT8"), (11, "TYPE_FP32")):
+    for number, name in ((0, "TYPE_INVALID"), (2, "TYPE_UINT8"), (3, "TYPE_UINT16"), (11, "TYPE_FP32")):
         data_type.value.add(name=name, number=number)
 
     def message(name: str, fields: list[tuple[str, int, int, str | None, bool]]) -> descriptor_pb2.DescriptorProto:
@@ -92,7 +92,12 @@ def parsed_config(folder: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("repo")
-    for args in (("denoise-color", "--mem-budget", "700MiB", "--threads", "2"), ("denoise-gray", "--flavor", "onnx")):
+    entries = (
+        ("denoise-color", "--mem-budget", "700MiB", "--threads", "2"),
+        ("denoise-gray", "--flavor", "onnx"),
+        ("denoise-gray", "--name", "gray16", "--image-dtype", "uint16"),
+    )
+    for args in entries:
         result = cli("triton-repo", *args, "-o", str(repo))
         assert result.returncode == 0, result.stderr
     return repo
@@ -153,20 +158,31 @@ def fake_triton_utils() -> types.ModuleType:
     return utils
 
 
+def load_python_model(folder: Path, budget: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The entry's model.py as Triton's Python backend loads it, with `budget` as its memory budget."""
+    utils = fake_triton_utils()
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", utils)
+    namespace: dict = {}
+    exec(compile((folder / "1" / "model.py").read_text(), "model.py", "exec"), namespace)
+    parameters = {key: {"string_value": p.string_value} for key, p in parsed_config(folder).parameters.items()}
+    parameters["mem_budget"] = {"string_value": budget}
+    model = namespace["TritonPythonModel"]()
+    model.initialize(
+        {
+            "model_config": json.dumps({"parameters": parameters}),
+            "model_repository": str(folder),
+            "model_version": "1",
+            "model_instance_kind": "CPU",
+        }
+    )
+    return model, utils
+
+
 def test_python_flavour_model_restores_and_isolates_bad_requests(
     repository: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    utils = fake_triton_utils()
-    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", utils)
-    folder = repository / "denoise-color"
-    namespace: dict = {}
-    exec(compile((folder / "1" / "model.py").read_text(), "model.py", "exec"), namespace)
     budget = "6GiB"  # bounds this whole process, and pytest's own memory counts
-    config = json.dumps({"parameters": {"mem_budget": {"string_value": budget}}})
-    model = namespace["TritonPythonModel"]()
-    model.initialize(
-        {"model_config": config, "model_repository": str(folder), "model_version": "1", "model_instance_kind": "CPU"}
-    )
+    model, utils = load_python_model(repository / "denoise-color", budget, monkeypatch)
     image = np.asarray(Image.open(SAMPLE).convert("RGB"))[:96, :120]
     good = [utils.Tensor("IMAGE", image)]
     bad = [utils.Tensor("IMAGE", image.astype(np.float32))]
@@ -178,6 +194,23 @@ def test_python_flavour_model_restores_and_isolates_bad_requests(
     model.finalize()
 
 
+def test_python_flavour_sixteen_bit_images(repository: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = repository / "gray16"
+    config = parsed_config(folder)
+    uint16 = model_config_class().DESCRIPTOR.file.enum_types_by_name["DataType"].values_by_name["TYPE_UINT16"].number
+    assert config.input[0].data_type == config.output[0].data_type == uint16
+    model, utils = load_python_model(folder, "6GiB", monkeypatch)
+    image = np.asarray(Image.open(SAMPLE).convert("L"), dtype=np.uint16)[:64, :80] * 257
+    (response,) = model.execute([[utils.Tensor("IMAGE", image)]])
+    assert response.error is None
+    restored = response.output_tensors[0].as_numpy()
+    expected = Restorer.load(require_entry("denoise-gray").onnx, mem_budget="6GiB").restore(image)
+    assert restored.dtype == np.uint16
+    np.testing.assert_array_equal(restored, expected)
+    (refused,) = model.execute([[utils.Tensor("IMAGE", (image // 257).astype(np.uint8))]])
+    assert refused.error is not None and "uint16" in refused.error.message()
+
+
 def test_refusals(repository: Path, tmp_path: Path) -> None:
     config = repository / "denoise-color" / "config.pbtxt"
     before = config.read_text()
@@ -187,6 +220,8 @@ def test_refusals(repository: Path, tmp_path: Path) -> None:
     assert checkpoint.returncode == 2 and "effrestore export" in checkpoint.stderr
     flavour = cli("triton-repo", "denoise-color", "-o", str(tmp_path), "--flavor", "tf")
     assert flavour.returncode == 2 and "python or onnx" in flavour.stderr
+    dtype = cli("triton-repo", "denoise-color", "-o", str(tmp_path), "--image-dtype", "float32")
+    assert dtype.returncode == 2 and "uint8 or uint16" in dtype.stderr
     assert not list(tmp_path.iterdir())
 
 

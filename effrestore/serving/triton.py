@@ -25,6 +25,7 @@ from effrestore.metadata import ModelMeta
 from effrestore.onnx_files import external_data_files
 
 FLAVORS = ("python", "onnx")
+IMAGE_DTYPES = ("uint8", "uint16")  # what the python flavour's IMAGE/RESTORED carry (8- or 16-bit images)
 PYTHON_MODEL = '''"""Written by `effrestore triton-repo`: the Python backend runs effrestore.serving.triton_python."""
 
 from effrestore.serving.triton_python import TritonPythonModel  # noqa: F401
@@ -79,6 +80,7 @@ def model_config(
     max_batch: int = 8,
     mem_budget: str | None = None,
     threads: int | None = None,
+    image_dtype: str = "uint8",
 ) -> str:
     """config.pbtxt for one model (Triton's ModelConfig protobuf in text format)."""
     instance_group = [{"count": instances, "kind": Constant("KIND_GPU") if gpu else Constant("KIND_CPU")}]
@@ -91,13 +93,16 @@ def model_config(
         "effrestore.out_channels": str(meta.out_channels),
     }
     if flavor == "python":
-        runtime = {"mem_budget": mem_budget or "", "threads": str(threads or 0)}
+        if image_dtype not in IMAGE_DTYPES:
+            raise ConfigError(f"--image-dtype must be {' or '.join(IMAGE_DTYPES)}, got {image_dtype!r}")
+        runtime = {"mem_budget": mem_budget or "", "threads": str(threads or 0), "image_dtype": image_dtype}
+        image_type = Constant(f"TYPE_{image_dtype.upper()}")
         config = {
             "name": name,
             "backend": "python",
             "max_batch_size": 0,
-            "input": [{"name": "IMAGE", "data_type": Constant("TYPE_UINT8"), "dims": [-1, -1, -1]}],
-            "output": [{"name": "RESTORED", "data_type": Constant("TYPE_UINT8"), "dims": [-1, -1, -1]}],
+            "input": [{"name": "IMAGE", "data_type": image_type, "dims": [-1, -1, -1]}],
+            "output": [{"name": "RESTORED", "data_type": image_type, "dims": [-1, -1, -1]}],
             "instance_group": instance_group,
             "parameters": _parameters({**runtime, **described}),
         }

@@ -1,9 +1,10 @@
 """The model Triton's Python backend runs for a `python`-flavour repository entry (`effrestore triton-repo`).
 
-Each request carries one 8-bit image `IMAGE` (H×W×C; C = the model's channels, or 4 with alpha carried
-through) and gets `RESTORED` back (scaled for super-resolution models). Tiling and the memory budget are the
-runtime's, configured by the entry's parameters. A request that fails gets its own error response; the other
-requests of the batch are unaffected.
+Each request carries one image `IMAGE` (H×W×C; C = the model's channels, or 4 with alpha carried through;
+8- or 16-bit, as the entry's `image_dtype` parameter says) and gets `RESTORED` back in the same type (scaled
+for super-resolution models). Tiling and the memory budget are the runtime's, configured by the entry's
+parameters. A request that fails gets its own error response; the other requests of the batch are
+unaffected.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class TritonPythonModel:
         self.pb_utils = pb_utils
         config = json.loads(args["model_config"])
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+        self.image_dtype = np.dtype(parameters.get("image_dtype") or "uint8")
         folder = Path(args["model_repository"]) / args["model_version"]
         self.restorer = Restorer.load(
             folder / "model.onnx",
@@ -40,8 +42,8 @@ class TritonPythonModel:
         for request in requests:
             try:
                 image = self.pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy()
-                if image.dtype != np.uint8 or image.ndim not in (2, 3):
-                    raise ValueError(f"IMAGE must be uint8 H×W or H×W×C, got {image.dtype} {image.shape}")
+                if image.dtype != self.image_dtype or image.ndim not in (2, 3):
+                    raise ValueError(f"IMAGE must be {self.image_dtype} H×W or H×W×C, got {image.dtype} {image.shape}")
                 restored = self.restorer.restore(image)
                 tensor = self.pb_utils.Tensor("RESTORED", np.ascontiguousarray(restored))
                 responses.append(self.pb_utils.InferenceResponse(output_tensors=[tensor]))

@@ -22,6 +22,9 @@ def triton_repo(
     ] = "python",
     mem_budget: Annotated[str | None, typer.Option(help="python flavour: memory budget per model instance.")] = None,
     threads: Annotated[int | None, typer.Option(help="python flavour: CPU threads per instance.")] = None,
+    image_dtype: Annotated[
+        str, typer.Option(help="python flavour: uint8 or uint16 images (IMAGE and RESTORED).")
+    ] = "uint8",
     instances: Annotated[int, typer.Option(help="Model instances (instance_group count).")] = 1,
     gpu: Annotated[bool, typer.Option("--gpu", help="Instances on GPUs (KIND_GPU) instead of CPUs.")] = False,
     max_batch: Annotated[int, typer.Option(help="onnx flavour: largest batch of tiles Triton forms.")] = 8,
@@ -30,8 +33,8 @@ def triton_repo(
     """Write REPOSITORY/NAME/{config.pbtxt, 1/model.onnx[, 1/model.py]} for Triton Inference Server.
 
     The python flavour needs `pip install effrestore` in Triton's Python-backend environment; clients send
-    8-bit H×W×C images as IMAGE and get RESTORED back. The onnx flavour serves the network itself
-    (N×C×H×W float32, dynamic batching)."""
+    8-bit (or, with --image-dtype uint16, 16-bit) H×W×C images as IMAGE and get RESTORED back. The onnx
+    flavour serves the network itself (N×C×H×W float32, dynamic batching)."""
     from effrestore.serving import write_triton_model
     from effrestore.zoo import require_entry
 
@@ -51,5 +54,6 @@ def triton_repo(
         max_batch=max_batch,
         mem_budget=mem_budget,
         threads=threads,
+        image_dtype=image_dtype,
     )
     typer.echo(f"wrote {folder} ({flavor} flavour); start with: tritonserver --model-repository {repository}")
