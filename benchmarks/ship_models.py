@@ -4,18 +4,22 @@ photos, exports verified ONNX, and writes effrestore/zoo/<name>.{onnx,safetensor
 Usage: python benchmarks/ship_models.py NAME RUN_DIR VALIDATION_DIR [--baseline nlm|bm3d|bicubic|lanczos]
 e.g.   python benchmarks/ship_models.py denoise-color runs/denoise-color runs/validation/color --baseline bm3d
        python benchmarks/ship_models.py sr-x2 runs/sr-x2 runs/validation/color --baseline bicubic
+       python benchmarks/ship_models.py denoise-color-hq runs/denoise-gray-gpu runs/validation/color \
+           --baseline bm3d --opponent-color    # a grayscale model's weights on each opponent colour plane
 Denoisers are scored at sigma 15/25/50, super-resolution models at their own scale (see effrestore.evaluation).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from effrestore.evaluation import Downscale, Noise, baseline_method, evaluate, load_eval_images
 from effrestore.export import export_onnx
 from effrestore.models import load_checkpoint, save_checkpoint
+from effrestore.models.backbones import Restormer
 from effrestore.models.training import with_lineage
 from effrestore.runtime import Restorer
 
@@ -31,16 +35,32 @@ def portable(card: dict) -> dict:
     return {**card, "train_config": config}
 
 
+def on_opponent_planes(gray: Restormer) -> Restormer:
+    """An RGB model running `gray`'s network and weights on each opponent colour plane (no colour training)."""
+    config = dataclasses.replace(gray.config, in_channels=3, out_channels=3, opponent_color=True)
+    color = Restormer(config, name=gray.name, card=gray.card)
+    color.load_state_dict(gray.state_dict())
+    color.card["weights"] = (
+        "a grayscale model's network and weights, run on each plane of the opponent colour transform "
+        "(opponent_color); no colour training"
+    )
+    return color
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name")
     parser.add_argument("run", type=Path)
     parser.add_argument("validation", type=Path)
     parser.add_argument("--baseline", help="default: nlm for denoisers, bicubic for super-resolution")
+    parser.add_argument("--opponent-color", action="store_true", help="ship a grayscale run for RGB images")
     args = parser.parse_args()
 
     checkpoint = args.run / "model.safetensors"
     model = load_checkpoint(checkpoint)
+    if args.opponent_color:
+        model = on_opponent_planes(model)
+        checkpoint = save_checkpoint(model, ZOO / f".{args.name}.unshipped.safetensors")
     model.name = args.name
     restorer = Restorer.load(checkpoint, backend="torch", tile="none")
     images = load_eval_images(args.validation, model.config.in_channels)
@@ -66,6 +86,7 @@ def main() -> None:
     card["onnx_parity"] = [str(c) for c in report.checks]
     save_checkpoint(model, ZOO / f"{args.name}.safetensors")  # its header carries the same card
     (ZOO / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    (ZOO / f".{args.name}.unshipped.safetensors").unlink(missing_ok=True)
     print(json.dumps({k: card[k] for k in ("validation_psnr", "baseline_psnr", "onnx_parity")}, indent=2))
 
 

@@ -48,3 +48,6 @@ train "$RUNS/denoise-color-gpu" --init "$RUNS/denoise-color-gpu1/model.safetenso
   --device "$GPU_DEVICE"
 train "$RUNS/sr-x2" --task sr2 --model restormer-xs --attention glmha --data "$DATA/live1" --synthetic 0.2 \
   --steps 2082 --crop 128 --batch 32 --lr 1e-3 --seed 2 --device "$GPU_DEVICE"
+
+# 3. denoise-color-hq needs no training: denoise-gray's weights on each opponent colour plane, packaged by
+#    python benchmarks/ship_models.py denoise-color-hq "$RUNS/denoise-gray-gpu" VALIDATION/color --baseline bm3d --opponent-color

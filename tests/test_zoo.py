@@ -16,7 +16,7 @@ from effrestore.evaluation import psnr
 from effrestore.zoo import DEFAULT_MODEL, require_entry
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-CASES = [("denoise-color", "astronaut"), ("denoise-gray", "camera")]
+CASES = [("denoise-color", "astronaut"), ("denoise-gray", "camera"), ("denoise-color-hq", "astronaut")]
 
 
 @pytest.mark.parametrize(("name", "sample"), CASES)
@@ -40,6 +40,18 @@ Restorer.load({name!r}).restore_file({str(SAMPLES / f"{sample}-noisy25.png")!r},
     gain = psnr(clean, restored) - psnr(clean, noisy)
     print(f"{name} on {sample}: noisy {psnr(clean, noisy):.2f} dB -> restored {psnr(clean, restored):.2f} dB")
     assert gain >= 5
+
+
+def test_hq_model_is_the_gray_network_on_opponent_planes() -> None:
+    """denoise-color-hq ships denoise-gray's weights unchanged, run per opponent colour plane."""
+    from safetensors.numpy import load_file
+
+    hq, gray = require_entry("denoise-color-hq"), require_entry("denoise-gray")
+    assert hq.card["config"]["opponent_color"] and hq.card["config"]["in_channels"] == 3
+    hq_weights, gray_weights = load_file(hq.checkpoint), load_file(gray.checkpoint)
+    assert hq_weights.keys() == gray_weights.keys()
+    for name, tensor in gray_weights.items():
+        np.testing.assert_array_equal(hq_weights[name], tensor)
 
 
 def test_run_without_model_uses_the_shipped_default(tmp_path: Path) -> None:
