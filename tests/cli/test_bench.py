@@ -35,6 +35,9 @@ def test_bench_rows(models_dir: Path) -> None:
     assert table.returncode == 0 and "MP/s" in table.stdout
     bad = bench("--model", str(models_dir / "conv.onnx"), "--sizes", "64,big")
     assert bad.returncode == 2 and "comma-separated integers" in bad.stderr
-    refused = bench("--model", str(models_dir / "conv.onnx"), "--sizes", "256", "--mem-budget", "1MiB")
-    assert refused.returncode != 0
-    assert "budget" in refused.stderr and "MemoryBudgetError" not in refused.stderr
+    budget = ("--mem-budget", "200MiB", "--repeats", "1", "--json")
+    mixed = bench("--model", str(models_dir / "conv.onnx"), "--sizes", "64,2048", *budget)
+    small, big = json.loads(mixed.stdout)
+    assert mixed.returncode == 1 and small["median_s"] > 0 and "error" not in small
+    assert big["size"] == 2048 and "budget" in big["error"]
+    assert "1 of 2 cells failed" in mixed.stderr and "MemoryBudgetError" not in mixed.stderr

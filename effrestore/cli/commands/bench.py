@@ -102,7 +102,9 @@ def bench(
     """Time inference per backend and size, each size in a fresh subprocess, with the peak memory the budget
     bounds (process RSS on the CPU, device memory on CUDA).
 
-    Whole images by default; --tile N measures tiled restoration for sizes that do not fit in memory whole."""
+    Whole images by default; --tile N measures tiled restoration for sizes that do not fit in memory whole. A
+    cell that fails (over the memory budget, say) gets a row with its error, the others still run, and the
+    exit code is 1."""
     try:
         side_list = [int(s) for s in sizes.split(",") if s.strip()]
     except ValueError:
@@ -113,15 +115,31 @@ def bench(
         task = progress.add_task("benchmarking", total=len(cells))
         for backend, size in cells:
             progress.update(task, description=f"{backend} at {size}²")
-            rows.append(bench_one(model, backend, size, repeats, threads, tile, mem_budget, device))
+            try:
+                rows.append(bench_one(model, backend, size, repeats, threads, tile, mem_budget, device))
+            except EffrestoreError as exc:  # one cell over budget must not hide the others' numbers
+                rows.append({"backend": backend, "size": size, "tile": tile, "error": str(exc)})
             progress.advance(task)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
-        return
+    else:
+        print_table(model, rows)
+    failed = [row for row in rows if "error" in row]
+    if failed:
+        typer.echo(f"{len(failed)} of {len(rows)} cells failed:", err=True)
+        for row in failed:
+            typer.echo(f"  {row['error']}", err=True)
+        raise typer.Exit(1)
+
+
+def print_table(model: str, rows: list[dict]) -> None:
     table = Table(title=f"bench {model}")
     for column in ("backend", "device", "size", "median s", "MP/s", "peak memory"):
         table.add_column(column)
     for row in rows:
+        if "error" in row:
+            table.add_row(row["backend"], "", f"{row['size']}²", "failed", "", "")
+            continue
         table.add_row(
             row["backend"],
             row["device"],
