@@ -91,6 +91,8 @@ def test_eval_cli_with_baseline(tmp_path: Path) -> None:
     rows = {row["method"]: row for row in json.loads(result.stdout)}
     assert set(rows) == {"m.safetensors", "nlm"}
     assert rows["nlm"]["psnr"] > 22, "NL-means must improve on the 20.2 dB noisy input"
+    refused = eval_cli("--sigma", "25", "--mem-budget", "1MiB")
+    assert refused.returncode == 2 and "raise --mem-budget" in refused.stderr and "Traceback" not in refused.stderr
     bad = eval_cli("--sigma", "300")
     assert bad.returncode == 2 and "sigma must be in [0, 255]" in bad.stderr
     sr = eval_cli("--baseline", "bicubic", "--json", "--no-ssim", model="sr.safetensors")

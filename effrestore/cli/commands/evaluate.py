@@ -12,7 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from effrestore.cli._errors import reports_errors
-from effrestore.errors import ConfigError
+from effrestore.errors import ConfigError, MemoryBudgetError
 
 
 def _parse_sigmas(text: str) -> list[float]:
@@ -51,6 +51,10 @@ def evaluate(
     ensemble: Annotated[
         bool, typer.Option("--ensemble", help="Score the model averaged over the 8 flips/rotations (8× slower).")
     ] = False,
+    mem_budget: Annotated[
+        str | None,
+        typer.Option(help="Memory budget for one whole image (default: 60% of available memory)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Evaluate a model by the standard protocol of its task.
@@ -62,7 +66,8 @@ def evaluate(
     from effrestore.evaluation import evaluate as run_eval
     from effrestore.runtime import Restorer
 
-    restorer = Restorer.load(model, tile="none", ensemble=ensemble)  # the protocol scores whole images
+    # the protocol scores whole images: no tiling, so a large image needs a large enough budget
+    restorer = Restorer.load(model, tile="none", ensemble=ensemble, mem_budget=mem_budget)
     conditions = _conditions(restorer.meta.scale, sigma)
     for name in baseline:
         baseline_method(name, conditions[0])  # an unknown or unavailable baseline fails before any work
@@ -71,7 +76,14 @@ def evaluate(
     methods.update({name: (lambda c, name=name: baseline_method(name, c)) for name in baseline})
     with Progress(transient=True, disable=as_json) as progress:
         task = progress.add_task("evaluating", total=len(images) * len(conditions) * len(methods))
-        results = run_eval(methods, images, conditions, with_ssim=ssim, on_image=lambda *_: progress.advance(task))
+        try:
+            results = run_eval(methods, images, conditions, with_ssim=ssim, on_image=lambda *_: progress.advance(task))
+        except MemoryBudgetError as exc:
+            raise MemoryBudgetError(
+                f"{str(exc).split('; use --tile')[0]}; the protocol scores whole images, so eval does not tile: "
+                "raise --mem-budget, or "
+                "evaluate smaller images"
+            ) from None
     key = "sigma" if restorer.meta.scale == 1 else "scale"
     rows = [
         {
