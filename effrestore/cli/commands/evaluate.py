@@ -81,8 +81,7 @@ def evaluate(
         except MemoryBudgetError as exc:
             raise MemoryBudgetError(
                 f"{str(exc).split('; use --tile')[0]}; the protocol scores whole images, so eval does not tile: "
-                "raise --mem-budget, or "
-                "evaluate smaller images"
+                "raise --mem-budget, or evaluate smaller images"
             ) from None
     key = "sigma" if restorer.meta.scale == 1 else "scale"
     rows = [
