@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import tempfile
 from pathlib import Path
 
 from effrestore.evaluation import Downscale, Noise, baseline_method, evaluate, load_eval_images
@@ -58,11 +59,13 @@ def main() -> None:
 
     checkpoint = args.run / "model.safetensors"
     model = load_checkpoint(checkpoint)
+    scratch = tempfile.TemporaryDirectory()
     if args.opponent_color:
         model = on_opponent_planes(model)
-        checkpoint = save_checkpoint(model, ZOO / f".{args.name}.unshipped.safetensors")
+        checkpoint = save_checkpoint(model, Path(scratch.name) / "model.safetensors")  # what Restorer loads
     model.name = args.name
     restorer = Restorer.load(checkpoint, backend="torch", tile="none")
+    scratch.cleanup()
     images = load_eval_images(args.validation, model.config.in_channels)
     scale = model.config.scale
     conditions = [Noise(s) for s in SIGMAS] if scale == 1 else [Downscale(scale)]
@@ -86,7 +89,6 @@ def main() -> None:
     card["onnx_parity"] = [str(c) for c in report.checks]
     save_checkpoint(model, ZOO / f"{args.name}.safetensors")  # its header carries the same card
     (ZOO / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
-    (ZOO / f".{args.name}.unshipped.safetensors").unlink(missing_ok=True)
     print(json.dumps({k: card[k] for k in ("validation_psnr", "baseline_psnr", "onnx_parity")}, indent=2))
 
 

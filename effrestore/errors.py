@@ -42,7 +42,12 @@ class BackendUnavailableError(EffrestoreError):
 
 
 class MemoryBudgetError(EffrestoreError):
-    """The memory budget cannot be met; the message names the smallest budget that would work."""
+    """The memory budget cannot be met; the message names the smallest budget that would work. `needed` and
+    `budget` (bytes, where known) let a caller word its own advice."""
+
+    def __init__(self, message: str, *, needed: int | None = None, budget: int | None = None) -> None:
+        super().__init__(message)
+        self.needed, self.budget = needed, budget
 
 
 class TileError(EffrestoreError):

@@ -130,7 +130,9 @@ def plan(
         if chosen.planned_peak > budget:
             raise MemoryBudgetError(
                 f"the whole image needs about {format_bytes(chosen.planned_peak)}, over the budget of "
-                f"{format_bytes(budget)}; use --tile auto to tile it"
+                f"{format_bytes(budget)}; use --tile auto to tile it",
+                needed=chosen.planned_peak,
+                budget=budget,
             )
         return chosen
     if isinstance(tile, int):

@@ -65,6 +65,7 @@ def evaluate(
     from effrestore.evaluation import baseline_method, load_eval_images
     from effrestore.evaluation import evaluate as run_eval
     from effrestore.runtime import Restorer
+    from effrestore.runtime.memory import format_bytes
 
     # the protocol scores whole images: no tiling, so a large image needs a large enough budget
     restorer = Restorer.load(model, tile="none", ensemble=ensemble, mem_budget=mem_budget)
@@ -79,8 +80,11 @@ def evaluate(
         try:
             results = run_eval(methods, images, conditions, with_ssim=ssim, on_image=lambda *_: progress.advance(task))
         except MemoryBudgetError as exc:
+            if exc.needed is None or exc.budget is None:
+                raise
             raise MemoryBudgetError(
-                f"{str(exc).split('; use --tile')[0]}; the protocol scores whole images, so eval does not tile: "
+                f"the whole image needs about {format_bytes(exc.needed)}, over the budget of "
+                f"{format_bytes(exc.budget)}; the protocol scores whole images, so eval does not tile: "
                 "raise --mem-budget, or evaluate smaller images"
             ) from None
     key = "sigma" if restorer.meta.scale == 1 else "scale"
