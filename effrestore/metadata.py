@@ -33,6 +33,8 @@ class ModelMeta:
         training_data: free text: what the weights were trained on ("" when untrained).
         name: registry name or a user label.
         version: the effrestore version that wrote the model.
+        bf16_psnr_delta: validation PSNR of bf16 inference minus fp32 (dB), measured when the model was
+            shipped, or None when never measured (then `--precision auto` runs fp32).
     """
 
     task: str = "restore"
@@ -48,6 +50,7 @@ class ModelMeta:
     training_data: str = ""
     name: str = ""
     version: str = ""
+    bf16_psnr_delta: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

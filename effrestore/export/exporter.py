@@ -10,15 +10,14 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import onnx
 import torch
-from PIL import Image
 
+from effrestore.assets import sample_image
 from effrestore.errors import ExportError
 from effrestore.export.custom_ops import DOMAIN, register_onnx_schemas, translation_table
 from effrestore.export.passes import apply_passes, get_pass
@@ -77,15 +76,6 @@ def custom_attention_ops(model: torch.nn.Module, enabled: bool) -> Iterator[None
     finally:
         for module in modules:
             module.use_custom_op = False
-
-
-def sample_image(channels: int, height: int, width: int) -> np.ndarray:
-    """A real photo crop (packaged), resized, as float32 1×C×H×W in [0, 1]."""
-    with resources.files("effrestore.assets").joinpath("verify.png").open("rb") as handle:
-        image = Image.open(handle).convert("RGB" if channels == 3 else "L").resize((width, height), Image.BICUBIC)
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    array = array[..., None] if array.ndim == 2 else array
-    return np.ascontiguousarray(array.transpose(2, 0, 1)[None])
 
 
 def _torch_export(model: Restormer, opset: int, attention_ops: str, static: tuple[int, int] | None) -> onnx.ModelProto:

@@ -2,7 +2,8 @@
 
 The peak resident set size (Linux `VmHWM`) is reset through `/proc/self/clear_refs` before a measurement,
 so a probe measures only what it allocates. Elsewhere psutil's current RSS after the run is used, which
-underestimates peaks; the stats say which method was used.
+underestimates peaks; the stats say which method was used. The fit of these measurements against tile size
+is the planner's (`planner.CallFit`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -148,26 +148,3 @@ class AllocationTracker:
 
     def peak(self) -> int:
         return self._resident + self._peak
-
-
-@dataclass(frozen=True)
-class MemoryFit:
-    """Peak growth (bytes) of one backend call as `fixed + per_pixel · pixels`, fitted from probes."""
-
-    fixed: float
-    per_pixel: float
-    probes: tuple[tuple[int, int], ...]  # (pixels, measured growth)
-
-    @property
-    def largest_probe(self) -> int:
-        return max(pixels for pixels, _ in self.probes)
-
-    def predict(self, pixels: int) -> float:
-        return self.fixed + self.per_pixel * pixels
-
-    @classmethod
-    def from_probes(cls, probes: list[tuple[int, int]]) -> MemoryFit:
-        """Upper envelope through the origin: the largest measured bytes-per-pixel. ONNX Runtime's peaks
-        jump between sizes (allocation granularity), so a least-squares line would under-predict some."""
-        per_pixel = max(growth / pixels for pixels, growth in probes)
-        return cls(0.0, float(per_pixel), tuple(probes))

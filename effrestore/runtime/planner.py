@@ -1,103 +1,163 @@
-"""The memory planner: measures the backend's peak at probe tile sizes, fits memory(pixels), caches the
-fit per (model hash, backend, device, threads), and picks the largest tile and batch under a budget."""
+"""The planner: measures the backend's peak memory and time at probe tile sizes, fits both against pixels,
+caches the fit per (model hash, backend, precision, device, threads), and picks, among the tiles whose
+predicted peak fits the budget, the one with the least predicted time.
+
+Time matters as well as memory: larger tiles waste less on overlap, but on a CPU the cost per pixel rises
+above a few hundred pixels a side (caches), so the largest tile that fits is not always the fastest.
+"""
 
 from __future__ import annotations
 
-import json
+import itertools
+import math
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import platformdirs
 
-from effrestore.errors import MemoryBudgetError
+from effrestore.errors import ConfigError, MemoryBudgetError
 from effrestore.runtime.backends.base import Backend
-from effrestore.runtime.memory import MemoryFit, current_rss, format_bytes
+from effrestore.runtime.cache import cache_path, read_entries, store_entry
+from effrestore.runtime.memory import current_rss, format_bytes
+from effrestore.runtime.tiling import TileGrid
 
-PROBE_SIDES = (64, 128, 192, 256)
+PROBE_SIDES = (64, 128, 192, 256, 384, 512)  # each runs only while its predicted peak fits the budget
 TILE_LADDER = (64, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024, 1280, 1536, 2048, 3072, 4096)
 SAFETY = 1.3  # planned peaks carry a 30% margin over the fitted prediction (ORT peaks jump by size)
-CACHE_VERSION = 2
+CACHE_VERSION = 3
+CACHE_NAME = "memory-fits.json"
 
 
-def cache_file() -> Path:
-    return Path(platformdirs.user_cache_dir("effrestore")) / "memory-fits.json"
+@dataclass(frozen=True)
+class CallFit:
+    """One backend call's peak memory growth (bytes) and time (seconds) against its input pixels."""
+
+    fixed: float  # bytes: what a call costs whatever its size (buffers, a compilation)
+    per_pixel: float  # bytes per input pixel at the largest probed sizes
+    probes: tuple[tuple[int, int], ...]  # (pixels, measured growth)
+    timings: tuple[tuple[int, float], ...] = ()  # (pixels, measured seconds)
+
+    @property
+    def largest_probe(self) -> int:
+        return max(pixels for pixels, _ in self.probes)
+
+    def predict(self, pixels: int) -> float:
+        return self.fixed + self.per_pixel * pixels
+
+    def predict_seconds(self, pixels: int) -> float | None:
+        """Interpolated between timings; beyond the largest, at its cost per pixel (which, since that cost
+        rises with size, errs towards larger tiles until a measurement there corrects it)."""
+        if not self.timings:
+            return None
+        sizes, seconds = zip(*sorted(self.timings), strict=True)
+        if pixels <= sizes[-1]:
+            return float(np.interp(pixels, sizes, seconds))
+        return seconds[-1] / sizes[-1] * pixels
+
+    def with_probe(self, pixels: int, growth: int, seconds: float) -> CallFit:
+        return CallFit.from_probes([*self.probes, (pixels, growth)], [*self.timings, (pixels, seconds)])
+
+    @classmethod
+    def from_probes(cls, probes: Sequence[tuple[int, int]], timings: Sequence[tuple[int, float]] = ()) -> CallFit:
+        """A line above every probe. Its slope is the steepest between neighbouring probes in the upper size
+        range (there the per-pixel cost shows, not the fixed one); the intercept is raised until no probe
+        lies above the line. One probe gives a line through the origin. ONNX Runtime's peaks jump between
+        sizes (allocation granularity), so a least-squares line would under-predict some."""
+        ordered = sorted(probes)
+        large = [(p, g) for p, g in ordered if p * 4 >= ordered[-1][0]]
+        slopes = [(g1 - g0) / (p1 - p0) for (p0, g0), (p1, g1) in itertools.pairwise(large) if p1 > p0]
+        per_pixel = max([0.0, *slopes]) if slopes else ordered[-1][1] / ordered[-1][0]
+        fixed = max(0.0, *(g - per_pixel * p for p, g in ordered))
+        return cls(float(fixed), float(per_pixel), tuple(probes), tuple(timings))
 
 
 def _cache_key(backend: Backend, threads: int | None) -> str:
-    return f"v{CACHE_VERSION}:{backend.model_id}:{backend.name}:{backend.device}:{threads or 0}"
+    return f"v{CACHE_VERSION}:{backend.model_id}:{backend.name}:{backend.precision}:{backend.device}:{threads or 0}"
 
 
-_cache_lock = threading.Lock()
+_measure_lock = threading.Lock()
 
 
-def _read_cache(path: Path) -> dict:
+def _cached(backend: Backend, threads: int | None) -> CallFit | None:
+    entry = read_entries(cache_path(CACHE_NAME)).get(_cache_key(backend, threads))
     try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        return {}
+        probes = [(int(p), int(g)) for p, g in entry["probes"]]
+        timings = [(int(p), float(s)) for p, s in entry.get("timings", [])]
+        return CallFit.from_probes(probes, timings) if probes else None
+    except (TypeError, KeyError, ValueError):
+        return None  # absent or malformed: measure again
 
 
-def _write_cache(path: Path, key: str, fit: MemoryFit) -> None:
-    cached = _read_cache(path)
-    cached[key] = {"fixed": fit.fixed, "per_pixel": fit.per_pixel, "probes": [list(p) for p in fit.probes]}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(cached, indent=1))
-    except OSError:
-        pass  # an unwritable cache only costs a re-measurement next time
+def _store(backend: Backend, threads: int | None, fit: CallFit) -> None:
+    entry = {"probes": [list(p) for p in fit.probes], "timings": [list(t) for t in fit.timings]}
+    store_entry(cache_path(CACHE_NAME), _cache_key(backend, threads), entry)
 
 
-def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[int, int]:
-    """(pixels, peak memory growth in bytes) of one backend call on a batch×C×height×width input."""
+def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[int, int, float]:
+    """(pixels, peak memory growth in bytes, seconds) of one backend call on a batch×C×height×width input.
+    The peak covers the backend's preparation for the shape (compilation); the time only the call."""
     shape = (batch, backend.meta.in_channels, height, width)
     tile = np.random.default_rng(height * width * batch).random(shape, dtype=np.float32)
     tracker = backend.memory_tracker()
     before = tracker.current()
     tracker.reset()
+    backend.prepare(shape)
+    started = time.perf_counter()
     backend.run(tile)
-    return height * width * batch, max(0, tracker.peak() - before)
+    seconds = time.perf_counter() - started
+    return height * width * batch, max(0, tracker.peak() - before), seconds
 
 
-def measure_fit(backend: Backend, threads: int | None, use_cache: bool = True) -> MemoryFit:
-    """The cached fit for this backend, or a new one measured now (and cached)."""
+def measure_fit(backend: Backend, threads: int | None, budget: int | None = None, use_cache: bool = True) -> CallFit:
+    """The cached fit for this backend, or one measured now (and cached). Probes run smallest first, and
+    one whose predicted peak would pass `budget` is not run: calibrating stays inside the budget."""
     known = backend.known_memory()
     if known is not None:
-        return MemoryFit.from_probes(known)
-    key = _cache_key(backend, threads)
-    with _cache_lock:
-        entry = _read_cache(cache_file()).get(key) if use_cache else None
-        if entry is not None:
-            return MemoryFit(entry["fixed"], entry["per_pixel"], tuple(map(tuple, entry["probes"])))
+        return CallFit.from_probes(known)
+    with _measure_lock:
+        cached = _cached(backend, threads) if use_cache else None
+        if cached is not None:
+            return cached
         backend.run(np.zeros((1, backend.meta.in_channels, 64, 64), np.float32))  # warm-up: lazy allocations
-        fit = MemoryFit.from_probes([probe(backend, side, side) for side in PROBE_SIDES])
+        probes: list[tuple[int, int]] = []
+        timings: list[tuple[int, float]] = []
+        for side in PROBE_SIDES:
+            predicted = CallFit.from_probes(probes).predict(side * side) if probes else 0.0
+            if probes and budget is not None and current_rss() + SAFETY * predicted > budget:
+                break
+            pixels, growth, seconds = probe(backend, side, side)
+            probes.append((pixels, growth))
+            timings.append((pixels, seconds))
+        fit = CallFit.from_probes(probes, timings)
         if use_cache:
-            _write_cache(cache_file(), key, fit)
+            _store(backend, threads, fit)
         return fit
 
 
 def refine_fit(
-    backend: Backend, threads: int | None, fit: MemoryFit, height: int, width: int, batch: int, use_cache: bool = True
-) -> MemoryFit:
+    backend: Backend, threads: int | None, fit: CallFit, height: int, width: int, batch: int, use_cache: bool = True
+) -> CallFit:
     """`fit` plus a probe measured at the planned shape, so a plan beyond the probed sizes is checked by a
     measurement instead of trusted as an extrapolation."""
-    with _cache_lock:
-        refined = MemoryFit.from_probes([*fit.probes, probe(backend, height, width, batch)])
+    with _measure_lock:
+        refined = fit.with_probe(*probe(backend, height, width, batch))
         if use_cache:
-            _write_cache(cache_file(), _cache_key(backend, threads), refined)
+            _store(backend, threads, refined)
         return refined
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A tile size (None: whole image), tiles per batch and the predicted process peak in bytes."""
+    """A tile size (None: whole image), tiles per batch, the predicted process peak in bytes and the
+    predicted seconds of all backend calls (None when the backend was not timed)."""
 
     tile: int | None
     batch: int
     planned_peak: int
     pixels: int  # input pixels of one backend call (tile area × batch, or the whole padded image)
+    planned_seconds: float | None = None
 
 
 def image_buffers(height: int, width: int, channels: int, out_channels: int, scale: int, itemsize: int) -> int:
@@ -106,10 +166,27 @@ def image_buffers(height: int, width: int, channels: int, out_channels: int, sca
     return height * width * channels * itemsize + out_pixels * (out_channels * itemsize + 4 * (out_channels + 1))
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What the planner needs of the image and model: padded size, per-side overlap, tile alignment."""
+
+    height: int
+    width: int
+    overlap: int
+    multiple: int
+
+    def calls(self, tile: int | None, batch: int) -> int | None:
+        """Backend calls for a tile size, or None when the tile cannot hold its overlap."""
+        try:
+            grid = TileGrid.build(self.height, self.width, tile, self.overlap if tile else 0, self.multiple)
+        except ConfigError:
+            return None
+        return math.ceil(len(grid.tiles) / batch)
+
+
 def plan(
-    fit: MemoryFit,
-    padded_h: int,
-    padded_w: int,
+    fit: CallFit,
+    layout: Layout,
     buffers: int,
     budget: int,
     tile: int | str,
@@ -117,16 +194,22 @@ def plan(
     ladder: Sequence[int] | None = None,
     max_batch: int = 8,
 ) -> Plan:
-    """Largest tile (then batch) whose predicted peak fits `budget`; `tile` is "auto", "none" or a size.
+    """The fastest tile (then the largest batch) whose predicted peak fits `budget`; `tile` is "auto",
+    "none" or a size. Untimed fits (an engine's manifest) take the largest tile that fits.
 
     `ladder` restricts the tile sizes (an engine accepts only its profiles' sizes)."""
     base = current_rss() if baseline is None else baseline
+    ph, pw = layout.height, layout.width
 
-    def peak(side_h: int, side_w: int, batch: int) -> int:
-        return int(base + buffers + SAFETY * fit.predict(side_h * side_w * batch))
+    def candidate(side: int | None, batch: int = 1) -> Plan:
+        h, w = (ph, pw) if side is None else (min(side, ph), min(side, pw))
+        calls = layout.calls(side, batch)
+        per_call = fit.predict_seconds(h * w * batch)
+        seconds = None if per_call is None or calls is None else per_call * calls
+        return Plan(side, batch, int(base + buffers + SAFETY * fit.predict(h * w * batch)), h * w * batch, seconds)
 
     if tile == "none":
-        chosen = Plan(None, 1, peak(padded_h, padded_w, 1), padded_h * padded_w)
+        chosen = candidate(None)
         if chosen.planned_peak > budget:
             raise MemoryBudgetError(
                 f"the whole image needs about {format_bytes(chosen.planned_peak)}, over the budget of "
@@ -136,32 +219,35 @@ def plan(
             )
         return chosen
     if isinstance(tile, int):
-        area = min(tile, padded_h) * min(tile, padded_w)
-        chosen = Plan(tile, 1, peak(min(tile, padded_h), min(tile, padded_w), 1), area)
+        chosen = candidate(tile)
         if chosen.planned_peak > budget:
             raise MemoryBudgetError(
                 f"tile {tile} needs about {format_bytes(chosen.planned_peak)}, over the "
-                f"budget of {format_bytes(budget)}; use a smaller tile or --tile auto"
+                f"budget of {format_bytes(budget)}; use a smaller tile or --tile auto",
+                needed=chosen.planned_peak,
+                budget=budget,
             )
         return chosen
-    sides = [s for s in (ladder or TILE_LADDER) if s < max(padded_h, padded_w)]
-    candidates = [
-        Plan(s, 1, peak(min(s, padded_h), min(s, padded_w), 1), min(s, padded_h) * min(s, padded_w)) for s in sides
-    ]
-    if ladder is None or max(padded_h, padded_w) <= max(ladder):
-        candidates.append(Plan(None, 1, peak(padded_h, padded_w, 1), padded_h * padded_w))
+    sides: list[int | None] = [s for s in (ladder or TILE_LADDER) if s < max(ph, pw) and layout.calls(s, 1)]
+    if ladder is None or max(ph, pw) <= max(ladder):
+        sides.append(None)
+    candidates = [candidate(side) for side in sides]
     fitting = [c for c in candidates if c.planned_peak <= budget]
     if not fitting:
-        smallest, side = candidates[0].planned_peak, candidates[0].tile or max(padded_h, padded_w)
+        smallest = min(candidates, key=lambda c: c.planned_peak)
+        side = smallest.tile or max(ph, pw)
         raise MemoryBudgetError(
             f"the budget {format_bytes(budget)} cannot be met: even {side}px tiles need about "
-            f"{format_bytes(smallest)} (image buffers {format_bytes(buffers)}, process {format_bytes(base)}); "
-            f"the smallest budget that works is about {format_bytes(smallest)}"
+            f"{format_bytes(smallest.planned_peak)} (image buffers {format_bytes(buffers)}, process "
+            f"{format_bytes(base)}); the smallest budget that works is about {format_bytes(smallest.planned_peak)}",
+            needed=smallest.planned_peak,
+            budget=budget,
         )
-    best = fitting[-1]
+    timed = [c for c in fitting if c.planned_seconds is not None]
+    best = min(timed, key=lambda c: c.planned_seconds or 0.0) if timed else fitting[-1]
     if best.tile is None:
         return best
     batch = 1
-    while batch < max_batch and peak(best.tile, best.tile, batch + 1) <= budget:
+    while batch < max_batch and candidate(best.tile, batch + 1).planned_peak <= budget:
         batch += 1
-    return Plan(best.tile, batch, peak(min(best.tile, padded_h), min(best.tile, padded_w), batch), best.pixels * batch)
+    return candidate(best.tile, batch)

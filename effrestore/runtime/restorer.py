@@ -19,6 +19,7 @@ from effrestore.runtime.memory import parse_bytes
 from effrestore.runtime.tiling import TileGrid
 
 DEFAULT_BUDGET_FRACTION = 0.6  # without --mem-budget: 60% of the memory available at start
+MAX_THREADS = 1024  # more is a typo (each thread costs a stack; 100000 exhausted memory)
 TileProgress = Callable[[int, int], None]
 
 
@@ -38,6 +39,8 @@ class RestoreStats:
     backend: str
     device: str
     peak_method: str
+    precision: str = "fp32"
+    planned_seconds: float | None = None  # predicted time of the backend calls (from the measured fit)
 
     @property
     def megapixels_per_second(self) -> float:
@@ -98,7 +101,7 @@ class Restorer:
         self.overlap = self.meta.overlap if tile_overlap is None else tile_overlap
         self.threads = threads
         self._fit_lock = threading.Lock()
-        self._fit: planner.MemoryFit | None = None
+        self._fit: planner.CallFit | None = None
         self._local = threading.local()
 
     @classmethod
@@ -113,13 +116,17 @@ class Restorer:
         threads: int | None = None,
         meta: ModelMeta | None = None,
         ensemble: bool = False,
+        precision: str = "auto",
     ) -> Restorer:
         """`source`: an .onnx file, a checkpoint (.safetensors/.pth), a .plan engine, or a shipped model name.
 
         `tile`: "auto" (largest that fits the budget), "none" (whole image) or a size in pixels.
         `meta` supplies the model contract for ONNX files exported without effrestore metadata.
         `ensemble` averages the model over the 8 flips and rotations of every tile: a little better (the
-        shipped gray denoiser gains 0.1 dB at σ=25) at 8× the time; the peak grows by one output tile."""
+        shipped gray denoiser gains 0.1 dB at σ=25) at 8× the time; the peak grows by one output tile.
+        `backend` "auto" runs ONNX files in OpenVINO on the CPU when it is installed (else ONNX Runtime);
+        `precision` "auto" runs bf16 only where the CPU and the model's bf16 record allow it (see
+        `effrestore.runtime.precision`); `restorer.backend.note` says why a request was not followed."""
         from effrestore.zoo import require_entry
 
         path = Path(source)
@@ -129,7 +136,9 @@ class Restorer:
         if tile_overlap is not None and tile_overlap < 0:
             raise ConfigError(f"tile overlap must be >= 0, got {tile_overlap}")
         budget = parse_bytes(mem_budget) if mem_budget is not None else None
-        opened = open_backend(path, backend, device, threads, meta)
+        if threads is not None and not 1 <= threads <= MAX_THREADS:
+            raise ConfigError(f"threads must be between 1 and {MAX_THREADS}, got {threads}")
+        opened = open_backend(path, backend, device, threads, meta, precision)
         if isinstance(tile_value, int) and tile_value % opened.meta.multiple_of:
             raise ConfigError(f"tile {tile_value} must be a multiple of {opened.meta.multiple_of} for this model")
         return cls(
@@ -141,13 +150,14 @@ class Restorer:
         """Stats of the last `restore` call made by the calling thread."""
         return getattr(self._local, "stats", None)
 
-    def memory_fit(self) -> planner.MemoryFit:
+    def memory_fit(self, budget: int | None = None) -> planner.CallFit:
+        """The backend's measured memory and time per call (calibrated once, inside `budget`)."""
         with self._fit_lock:
             if self._fit is None:
-                self._fit = planner.measure_fit(self.backend, self.threads)
+                self._fit = planner.measure_fit(self.backend, self.threads, budget)
             return self._fit
 
-    def _measure_planned(self, fit: planner.MemoryFit, chosen: planner.Plan, ph: int, pw: int) -> planner.MemoryFit:
+    def _measure_planned(self, fit: planner.CallFit, chosen: planner.Plan, ph: int, pw: int) -> planner.CallFit:
         """Measures the backend at a planned shape larger than any probe and keeps the refined fit: a budget
         the user set is checked against measured numbers, never only against an extrapolation."""
         height, width = (ph, pw) if chosen.tile is None else (min(chosen.tile, ph), min(chosen.tile, pw))
@@ -210,15 +220,16 @@ class Restorer:
             if tracker.counts_host_buffers
             else 0
         )
-        fit = self.memory_fit()
+        fit = self.memory_fit(budget - buffers)
         ladder = self.backend.tile_sizes()
         max_batch = 1 if ladder else 8  # an engine's profiles are built for batch 1
+        layout = planner.Layout(ph, pw, self.overlap, m)
         chosen = planner.plan(
-            fit, ph, pw, buffers, budget, self.tile, tracker.current(), ladder=ladder, max_batch=max_batch
+            fit, layout, buffers, budget, self.tile, tracker.current(), ladder=ladder, max_batch=max_batch
         )
         while self.mem_budget is not None and ladder is None and chosen.pixels > fit.largest_probe:
             fit = self._measure_planned(fit, chosen, ph, pw)
-            chosen = planner.plan(fit, ph, pw, buffers, budget, self.tile, tracker.current())
+            chosen = planner.plan(fit, layout, buffers, budget, self.tile, tracker.current())
         overlap = self.overlap if chosen.tile is not None else 0
         grid = TileGrid.build(ph, pw, chosen.tile, overlap, m)
         rf = self.meta.receptive_field
@@ -264,6 +275,8 @@ class Restorer:
             self.backend.name,
             self.backend.device,
             tracker.method,
+            self.backend.precision,
+            chosen.planned_seconds,
         )
         return restored
 

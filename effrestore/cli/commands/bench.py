@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from effrestore.cli import _options
 from effrestore.cli._errors import reports_errors
 from effrestore.errors import ConfigError, EffrestoreError
 from effrestore.runtime.memory import format_bytes
@@ -22,9 +23,9 @@ import json, statistics, sys, time
 import numpy as np
 from effrestore.runtime import Restorer
 source, backend, size, repeats, threads, tile = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
-budget, device = sys.argv[7] or None, sys.argv[8] or None
+budget, device, precision = sys.argv[7] or None, sys.argv[8] or None, sys.argv[9]
 tiling = {"tile": tile or "none", "mem_budget": budget}
-r = Restorer.load(source, backend=backend, device=device, threads=threads or None, **tiling)
+r = Restorer.load(source, backend=backend, device=device, threads=threads or None, precision=precision, **tiling)
 x = np.random.default_rng(0).random((size, size, r.meta.in_channels), dtype=np.float32)
 r.restore(x if budget else x[:64, :64])  # with a budget, planning may measure the full size: keep it untimed
 tracker = r.backend.memory_tracker()  # process RSS on the CPU, device memory on an accelerator
@@ -34,7 +35,8 @@ for _ in range(repeats):
     t = time.perf_counter(); r.restore(x); times.append(time.perf_counter() - t)
 peak = tracker.peak()
 print(json.dumps({"median_s": statistics.median(times), "peak_bytes": peak, "growth_bytes": peak - base,
-                  "peak_method": tracker.method, "device": r.backend.device}))
+                  "peak_method": tracker.method, "device": r.backend.device, "backend": r.backend.name,
+                  "precision": r.backend.precision, "note": r.backend.note}))
 """
 
 
@@ -47,6 +49,7 @@ def bench_one(
     tile: int | None = None,
     mem_budget: str | None = None,
     device: str | None = None,
+    precision: str = "auto",
 ) -> dict:
     """One backend at one size in a fresh process: whole image (`tile` None) or tiles of `tile` pixels.
 
@@ -60,6 +63,7 @@ def bench_one(
         str(tile or 0),
         mem_budget or "",
         device or "",
+        precision,
     ]
     result = subprocess.run(
         [sys.executable, "-c", _WORKER, *arguments],
@@ -73,10 +77,9 @@ def bench_one(
         raise EffrestoreError(f"{backend} at {size}×{size} failed: {reason}")
     numbers = json.loads(result.stdout.strip().splitlines()[-1])
     return {
-        "backend": backend,
         "size": size,
         "tile": tile,
-        **numbers,
+        **numbers,  # the backend and precision that ran ("auto" resolved)
         "megapixels_per_second": size * size / 1e6 / numbers["median_s"],
     }
 
@@ -85,7 +88,10 @@ def bench_one(
 def bench(
     model: Annotated[str, typer.Option(help="ONNX file or checkpoint to time.")],
     sizes: Annotated[str, typer.Option(help="Square input sizes, comma-separated.")] = "512,1024,2048",
-    backends: Annotated[str, typer.Option(help="Backends to compare, comma-separated.")] = "onnxruntime",
+    backends: Annotated[
+        str, typer.Option(help="Backends to compare, comma-separated: auto, onnxruntime, openvino, torch, tensorrt.")
+    ] = "auto",
+    precision: _options.Precision = "auto",
     repeats: Annotated[int, typer.Option(help="Timed runs per size (the median is reported).")] = 3,
     threads: Annotated[int | None, typer.Option(help="CPU threads per backend.")] = None,
     tile: Annotated[
@@ -116,7 +122,7 @@ def bench(
         for backend, size in cells:
             progress.update(task, description=f"{backend} at {size}²")
             try:
-                rows.append(bench_one(model, backend, size, repeats, threads, tile, mem_budget, device))
+                rows.append(bench_one(model, backend, size, repeats, threads, tile, mem_budget, device, precision))
             except EffrestoreError as exc:  # one cell over budget must not hide the others' numbers
                 rows.append({"backend": backend, "size": size, "tile": tile, "error": str(exc)})
             progress.advance(task)
@@ -134,14 +140,15 @@ def bench(
 
 def print_table(model: str, rows: list[dict]) -> None:
     table = Table(title=f"bench {model}")
-    for column in ("backend", "device", "size", "median s", "MP/s", "peak memory"):
+    for column in ("backend", "precision", "device", "size", "median s", "MP/s", "peak memory"):
         table.add_column(column)
     for row in rows:
         if "error" in row:
-            table.add_row(row["backend"], "", f"{row['size']}²", "failed", "", "")
+            table.add_row(row["backend"], "", "", f"{row['size']}²", "failed", "", "")
             continue
         table.add_row(
             row["backend"],
+            row["precision"],
             row["device"],
             f"{row['size']}²",
             f"{row['median_s']:.3f}",

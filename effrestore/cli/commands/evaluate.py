@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from effrestore.cli._errors import reports_errors
+from effrestore.cli import _options
+from effrestore.cli._errors import reports_errors, stderr
 from effrestore.errors import ConfigError, MemoryBudgetError
 
 
@@ -55,6 +56,8 @@ def evaluate(
         str | None,
         typer.Option(help="Memory budget for one whole image (default: 60% of available memory)."),
     ] = None,
+    backend: _options.Backend = "auto",
+    precision: _options.Precision = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Evaluate a model by the standard protocol of its task.
@@ -68,12 +71,17 @@ def evaluate(
     from effrestore.runtime.memory import format_bytes
 
     # the protocol scores whole images: no tiling, so a large image needs a large enough budget
-    restorer = Restorer.load(model, tile="none", ensemble=ensemble, mem_budget=mem_budget)
+    restorer = Restorer.load(
+        model, backend=backend, tile="none", ensemble=ensemble, mem_budget=mem_budget, precision=precision
+    )
+    if restorer.backend.note:
+        stderr.print(f"note: {restorer.backend.note}", highlight=False, soft_wrap=True)
     conditions = _conditions(restorer.meta.scale, sigma)
     for name in baseline:
         baseline_method(name, conditions[0])  # an unknown or unavailable baseline fails before any work
     images = load_eval_images(data, restorer.meta.in_channels)
-    methods = {Path(model).name + (" (ensemble)" if ensemble else ""): lambda c: restorer.restore}
+    label = Path(model).name + (" (ensemble)" if ensemble else "")
+    methods = {label: lambda c: restorer.restore}
     methods.update({name: (lambda c, name=name: baseline_method(name, c)) for name in baseline})
     with Progress(transient=True, disable=as_json) as progress:
         task = progress.add_task("evaluating", total=len(images) * len(conditions) * len(methods))
@@ -88,6 +96,7 @@ def evaluate(
                 "raise --mem-budget, or evaluate smaller images"
             ) from None
     key = "sigma" if restorer.meta.scale == 1 else "scale"
+    ran = {"backend": restorer.backend.name, "precision": restorer.backend.precision}
     rows = [
         {
             "method": r.method,
@@ -95,6 +104,7 @@ def evaluate(
             "psnr": round(r.psnr, 3),
             "ssim": round(r.ssim, 4),
             "per_image": {k: {"psnr": round(p, 3), "ssim": round(s, 4)} for k, (p, s) in r.per_image.items()},
+            **(ran if r.method == label else {}),
         }
         for r in results
     ]

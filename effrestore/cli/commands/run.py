@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from effrestore.cli import _options
 from effrestore.cli._errors import reports_errors, stderr
 from effrestore.errors import ConfigError, EffrestoreError, ImageError
 from effrestore.runtime.io import SUFFIXES
@@ -71,7 +72,8 @@ def run(
     out_dir: Annotated[Path | None, typer.Option(help="Output folder (any number of inputs).")] = None,
     model: Annotated[str | None, typer.Option(help="ONNX file, checkpoint or shipped model name.")] = None,
     engine: Annotated[Path | None, typer.Option(help="TensorRT engine (.plan) instead of --model.")] = None,
-    backend: Annotated[str, typer.Option(help="auto, onnxruntime, torch or tensorrt.")] = "auto",
+    backend: _options.Backend = "auto",
+    precision: _options.Precision = "auto",
     device: Annotated[str | None, typer.Option(help="cpu, cuda (or tensorrt for ONNX Runtime's EP).")] = None,
     mem_budget: Annotated[str | None, typer.Option(help="Peak process memory, e.g. 1.5GiB or 800MB.")] = None,
     tile: Annotated[str, typer.Option(help="auto (largest under the budget), none (whole image) or pixels.")] = "auto",
@@ -94,7 +96,8 @@ def run(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-image stats as JSON.")] = False,
 ) -> None:
-    """Restore images. Without --model the shipped default model runs in ONNX Runtime (no torch needed).
+    """Restore images. Without --model the shipped default model runs in OpenVINO (ONNX Runtime when OpenVINO
+    is not installed; no torch needed), in tiles under a measured memory budget.
 
     For batch jobs: --shard splits the inputs between workers, --skip-existing resumes, --keep-going
     finishes the other images when one fails."""
@@ -132,7 +135,10 @@ def run(
         tile_overlap=tile_overlap,
         threads=threads,
         ensemble=ensemble,
+        precision=precision,
     )
+    if restorer.backend.note:
+        stderr.print(f"note: {restorer.backend.note}", highlight=False, soft_wrap=True)
     failures = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=as_json, transient=True) as progress:
@@ -159,7 +165,8 @@ def run(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:
-        title = f"restored with {source} ({restorer.backend.name}, {restorer.backend.device})"
+        backend_used = restorer.backend
+        title = f"restored with {source} ({backend_used.name}, {backend_used.precision}, {backend_used.device})"
         Console().print(summary_table(title, rows))
     if failures:
         stderr.print(f"[bold red]{len(failures)} of {len(jobs)} images failed:[/]", highlight=False)
@@ -182,6 +189,8 @@ def stats_row(stats: RestoreStats) -> dict:
         "measured_peak_bytes": stats.measured_peak,
         "budget_bytes": stats.budget,
         "backend": stats.backend,
+        "precision": stats.precision,
+        "planned_seconds": None if stats.planned_seconds is None else round(stats.planned_seconds, 3),
         "device": stats.device,
         "peak_method": stats.peak_method,
     }

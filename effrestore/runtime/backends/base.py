@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from effrestore.errors import InternalError, TileError
-from effrestore.metadata import ModelMeta
+from effrestore.errors import ConfigError, InternalError, TileError
+from effrestore.metadata import METADATA_PREFIX, ModelMeta
 from effrestore.runtime.memory import MemoryTracker, PeakTracker
 
 
@@ -17,11 +17,17 @@ class Backend(abc.ABC):
     """Runs a model on batches of tiles. Subclasses implement `_run`; `run` validates around it."""
 
     name: str = ""
+    precision: str = "fp32"  # what the arithmetic actually runs in (a backend may not honour a request)
+    note: str | None = None  # why the backend runs otherwise than asked (a precision fall-back), for the user
 
     def __init__(self, meta: ModelMeta, device: str, model_id: str) -> None:
         self.meta = meta
         self.device = device
         self.model_id = model_id  # content hash: keys the memory-fit cache
+
+    def prepare(self, shape: tuple[int, ...]) -> None:  # noqa: B027 (optional hook, nothing to do by default)
+        """Gets ready for inputs of `shape` (a backend that compiles per shape compiles here), so a timed call
+        measures inference only."""
 
     def tile_sizes(self) -> tuple[int, ...] | None:
         """The only tile sizes the model accepts (an engine's profiles), or None for any multiple_of size."""
@@ -63,3 +69,15 @@ def file_digest(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()[:16]
+
+
+def onnx_meta(path: Path, props: dict[str, str], given: ModelMeta | None) -> ModelMeta:
+    """The model contract from an ONNX file's `effrestore.*` properties, or the one the caller supplied."""
+    if given is not None:
+        return given
+    if not any(key.startswith(METADATA_PREFIX) for key in props):
+        raise ConfigError(
+            f"{path}: the model has no effrestore.* metadata (scale, channels, multiple_of); export it with "
+            "`effrestore export`, or pass meta=ModelMeta(...) to Restorer.load"
+        )
+    return ModelMeta.from_props(props)

@@ -1,7 +1,8 @@
 """ONNX Runtime backend: CPU by default; CUDA and TensorRT execution providers when installed.
 
-Session options favour low peak memory (no CPU arena, no memory-pattern pre-allocation): the planner's
-measured numbers then hold for every tile size, and memory returns to the system between tiles.
+The CPU arena stays on (it is what makes ONNX Runtime fast: 1.25× at 512² on the shipped model against an
+arena-less session), and every run shrinks it afterwards (`memory.enable_memory_arena_shrinkage`), so memory
+returns to the system between tiles and a probe measures what one call needs, not what earlier calls left.
 """
 
 from __future__ import annotations
@@ -11,21 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from effrestore.errors import BackendUnavailableError, ConfigError
-from effrestore.metadata import METADATA_PREFIX, ModelMeta
-from effrestore.runtime.backends.base import Backend, file_digest
+from effrestore.metadata import ModelMeta
+from effrestore.runtime.backends.base import Backend, file_digest, onnx_meta
 
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
     "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
 }
-
-
-def read_onnx_meta(session) -> ModelMeta | None:  # type: ignore[no-untyped-def]
-    props = dict(session.get_modelmeta().custom_metadata_map)
-    if not any(key.startswith(METADATA_PREFIX) for key in props):
-        return None
-    return ModelMeta.from_props(props)
+SHRINK_ARENAS = {"cpu": "cpu:0", "cuda": "cpu:0;gpu:0", "tensorrt": "cpu:0;gpu:0"}
 
 
 class OnnxRuntimeBackend(Backend):
@@ -43,8 +38,6 @@ class OnnxRuntimeBackend(Backend):
                 "use --device cpu, or install onnxruntime-gpu"
             )
         options = ort.SessionOptions()
-        options.enable_cpu_mem_arena = False
-        options.enable_mem_pattern = False
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
@@ -59,14 +52,11 @@ class OnnxRuntimeBackend(Backend):
                 else ""
             )
             raise BackendUnavailableError(f"{path}: ONNX Runtime cannot load this model: {first}{hint}") from None
-        found = read_onnx_meta(self.session)
-        if meta is None and found is None:
-            raise ConfigError(
-                f"{path}: the model has no effrestore.* metadata (scale, channels, multiple_of); export it with "
-                "`effrestore export`, or pass meta=ModelMeta(...) to Restorer.load"
-            )
+        self.run_options = ort.RunOptions()
+        self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", SHRINK_ARENAS[device])
         self.input_name = self.session.get_inputs()[0].name
-        super().__init__(meta or found, device, file_digest(path))  # type: ignore[arg-type]
+        props = dict(self.session.get_modelmeta().custom_metadata_map)
+        super().__init__(onnx_meta(path, props, meta), device, file_digest(path))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: batch})[0]
+        return self.session.run(None, {self.input_name: batch}, self.run_options)[0]
