@@ -133,6 +133,12 @@ class Downscale:
 
 
 Condition = Noise | Downscale
+STANDARD_SIGMAS = (15.0, 25.0, 50.0)
+
+
+def standard_conditions(scale: int, sigmas: Sequence[float] = STANDARD_SIGMAS) -> list[Condition]:
+    """The protocol a model is scored under: noise at `sigmas` for a denoiser, its own factor otherwise."""
+    return [Noise(s) for s in sigmas] if scale == 1 else [Downscale(scale)]
 
 
 def load_eval_images(folder: str | Path, channels: int) -> list[tuple[str, np.ndarray]]:

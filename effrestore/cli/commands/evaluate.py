@@ -25,13 +25,11 @@ def _parse_sigmas(text: str) -> list[float]:
 
 def _conditions(scale: int, sigma: str | None) -> list:
     """Noise levels for a denoiser (scale 1); the model's own downscaling factor for super-resolution."""
-    from effrestore.evaluation import Downscale, Noise
+    from effrestore.evaluation import STANDARD_SIGMAS, standard_conditions
 
-    if scale == 1:
-        return [Noise(s) for s in _parse_sigmas(sigma or "15,25,50")]
-    if sigma is not None:
+    if scale != 1 and sigma is not None:
         raise ConfigError(f"--sigma is for denoisers; this is a ×{scale} super-resolution model (drop --sigma)")
-    return [Downscale(scale)]
+    return standard_conditions(scale, _parse_sigmas(sigma) if sigma else STANDARD_SIGMAS)
 
 
 @reports_errors

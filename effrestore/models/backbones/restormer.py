@@ -168,6 +168,7 @@ class Restormer(nn.Module):
             training_data=self.card.get("training_data", ""),
             name=self.name,
             version=__version__,
+            bf16_psnr_delta=self.card.get("bf16_psnr_delta"),
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

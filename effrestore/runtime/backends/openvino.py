@@ -82,12 +82,14 @@ class OpenVinoBackend(Backend):
         actually chose: it runs f32 where the CPU has no native bf16, whatever the hint said."""
         if precision not in HINTS:
             raise ConfigError(f"unknown precision {precision!r} for openvino; choose {', '.join(HINTS)}")
+        import openvino as ov
+
         with self._lock:
             self.config["INFERENCE_PRECISION_HINT"] = HINTS[precision]
             self._compiled.clear()
             compiled = self._request((1, self.meta.in_channels, 64, 64)).get_compiled_model()
-            chosen = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
-        self.precision = "bf16" if "bf16" in chosen else "fp32"
+            chosen = compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.precision = "bf16" if chosen == ov.Type.bf16 else "fp32"
 
     def _framework_props(self) -> dict[str, str]:
         """The ONNX file's metadata_props, which OpenVINO keeps under rt_info['framework']."""

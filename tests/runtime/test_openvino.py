@@ -1,0 +1,179 @@
+"""The OpenVINO backend against ONNX Runtime (the reference) on every attention kind, `auto` backend choice,
+and the bf16 policy with its first-use check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from effrestore.bf16_record import measure_bf16_record, write_bf16_record
+from effrestore.errors import BackendUnavailableError, ConfigError
+from effrestore.export import apply_passes, export_onnx
+from effrestore.metadata import ModelMeta
+from effrestore.runtime import Restorer
+from effrestore.runtime.backends import open_backend
+from effrestore.runtime.backends.onnxruntime import OnnxRuntimeBackend
+from effrestore.runtime.backends.openvino import OpenVinoBackend, cpu_capabilities
+from effrestore.runtime.precision import AGREEMENT_DB, bf16_agrees, choose_precision
+from tests.export.test_parity import tiny
+
+SLOW_KINDS = ["mdta", "linear_sa", "gsa", "stt", "sagan"]  # none and glmha: the session's shared models
+SHAPES = [(2, 3, 64, 64), (2, 3, 48, 80)]
+NATIVE_BF16 = "BF16" in cpu_capabilities()
+
+
+def assert_openvino_equals_onnxruntime(path: Path) -> None:
+    """OpenVINO f32 against ONNX Runtime (the reference) at two shapes, to float32 rounding of the output."""
+    reference = OnnxRuntimeBackend(path)
+    candidate = OpenVinoBackend(path, threads=2)
+    assert candidate.meta == reference.meta and candidate.precision == "fp32"
+    for shape in SHAPES:
+        x = np.random.default_rng(shape[3]).random((shape[0], reference.meta.in_channels, *shape[2:]), np.float32)
+        expected = reference.run(x)
+        assert np.abs(candidate.run(x) - expected).max() <= 1e-5 * max(1.0, float(np.abs(expected).max()))
+
+
+@pytest.mark.parametrize("name", ["conv", "conv-gray", "conv-x2", "glmha"])
+def test_openvino_equals_onnxruntime(name: str, models_dir: Path) -> None:
+    assert_openvino_equals_onnxruntime(models_dir / f"{name}.onnx")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", SLOW_KINDS)
+def test_openvino_equals_onnxruntime_on_every_attention_kind(kind: str, tmp_path: Path) -> None:
+    """The decomposed export of each remaining kind (GSA through custom ops + decompose-attention: its
+    direct export spends minutes in torch's optimizer; the graphs are the same decomposition)."""
+    path = tmp_path / f"{kind}.onnx"
+    export_onnx(tiny(kind), path, attention_ops="custom", passes=[], verify_parity=False)
+    onnx.save(apply_passes(onnx.load(str(path)), ["decompose-attention"]), str(path))
+    assert_openvino_equals_onnxruntime(path)
+
+
+def test_auto_prefers_openvino_and_falls_back_without_it(models_dir: Path) -> None:
+    assert open_backend(models_dir / "conv.onnx", "auto", None, None).name == "openvino"
+    code = f"""
+import sys
+sys.modules["openvino"] = None
+sys.modules["torch"] = None
+import numpy as np
+from effrestore.runtime import Restorer
+r = Restorer.load({str(models_dir / "conv.onnx")!r}, tile="none")
+r.restore(np.zeros((16, 16, 3), np.uint8))
+print(r.last_stats.backend, r.last_stats.precision)
+try:
+    Restorer.load({str(models_dir / "conv.onnx")!r}, backend="openvino")
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.strip().splitlines()
+    assert first == "onnxruntime fp32"
+    assert second.startswith("BackendUnavailableError") and "pip install openvino" in second
+
+
+def test_precision_policy() -> None:
+    with_bf16 = ("FP32", "BF16", "INT8")
+    recorded, lossy = ModelMeta(bf16_psnr_delta=-0.01), ModelMeta(bf16_psnr_delta=-0.2)
+    assert choose_precision("auto", recorded, with_bf16).precision == "bf16"
+    assert choose_precision("auto", recorded, ("FP32",)).precision == "fp32"
+    unrecorded = choose_precision("auto", ModelMeta(), with_bf16)
+    assert unrecorded.precision == "fp32" and "no bf16 record" in (unrecorded.note or "")
+    assert "0.20 dB" in (choose_precision("auto", lossy, with_bf16).note or "")
+    assert choose_precision("fp32", recorded, with_bf16).precision == "fp32"
+    asked = choose_precision("bf16", ModelMeta(), with_bf16)
+    assert asked.precision == "bf16" and "as asked" in (asked.note or "")
+    with pytest.raises(BackendUnavailableError, match="no native bf16"):
+        choose_precision("bf16", recorded, ("FP32", "INT8"))
+
+
+def test_precision_request_is_checked_against_the_backend(models_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="runs on the openvino backend"):
+        Restorer.load(models_dir / "conv.onnx", backend="onnxruntime", precision="bf16")
+    with pytest.raises(ConfigError, match="unknown precision"):
+        Restorer.load(models_dir / "conv.onnx", precision="fp8")
+
+
+def test_bf16_cli_on_this_cpu(models_dir: Path, tmp_path: Path) -> None:
+    """Without native bf16 an explicit request is refused with the fix; with it, it runs (and says so)."""
+    image = tmp_path / "in.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
+    command = [sys.executable, "-m", "effrestore", "run", str(image), "-o", str(tmp_path / "out.png")]
+    result = subprocess.run(
+        [*command, "--model", str(models_dir / "conv.onnx"), "--precision", "bf16", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if NATIVE_BF16:
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)[0]["precision"] in ("bf16", "fp32")
+    else:
+        assert result.returncode == 2 and "no native bf16" in result.stderr and "--precision fp32" in result.stderr
+        assert not (tmp_path / "out.png").exists()
+
+
+def test_forced_bf16_capability_reports_what_ran(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The capability check forced on: the backend reports the precision OpenVINO actually compiled (f32 on
+    a CPU without bf16), never the one asked for."""
+    monkeypatch.setattr("effrestore.runtime.backends.openvino.cpu_capabilities", lambda: ("FP32", "BF16"))
+    backend = open_backend(models_dir / "conv.onnx", "openvino", None, 2, precision="bf16")
+    if NATIVE_BF16:
+        assert backend.precision == "bf16" or "disagreed" in (backend.note or "")
+    else:
+        assert backend.precision == "fp32" and "compiled fp32" in (backend.note or "")
+
+
+def test_first_use_check_refuses_disagreement_and_caches_the_verdict(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A candidate whose output disagrees with its fp32 reference (here: another model's weights, so the
+    disagreement is real) is refused; the verdict is cached, and a second check does not run the reference."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    opened = []
+
+    def reference() -> OpenVinoBackend:
+        opened.append(1)
+        return OpenVinoBackend(models_dir / "conv.onnx")
+
+    agrees, score = bf16_agrees(OpenVinoBackend(models_dir / "glmha.onnx"), reference, "test-key")
+    assert not agrees and score < AGREEMENT_DB and opened == [1]
+    assert bf16_agrees(OpenVinoBackend(models_dir / "glmha.onnx"), reference, "test-key") == (agrees, score)
+    assert opened == [1], "the cached verdict is reused"
+    same, perfect = bf16_agrees(OpenVinoBackend(models_dir / "conv.onnx"), reference, "other-key")
+    assert same and perfect >= AGREEMENT_DB
+
+
+@pytest.mark.skipif(not NATIVE_BF16, reason="needs a CPU with native bf16")
+def test_bf16_on_a_native_cpu_stays_close(models_dir: Path) -> None:
+    reference = OpenVinoBackend(models_dir / "glmha.onnx")
+    candidate = OpenVinoBackend(models_dir / "glmha.onnx", precision="bf16")
+    x = np.random.default_rng(0).random(SHAPES[0], dtype=np.float32)
+    assert candidate.precision == "bf16"
+    assert np.abs(candidate.run(x) - reference.run(x)).max() <= 0.05
+
+
+def test_bf16_record_is_written_into_the_onnx_metadata(models_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    path.write_bytes((models_dir / "conv.onnx").read_bytes())
+    write_bf16_record(path, -0.012)
+    assert OnnxRuntimeBackend(path).meta.bf16_psnr_delta == -0.012
+    assert OnnxRuntimeBackend(path).meta.name == OnnxRuntimeBackend(models_dir / "conv.onnx").meta.name
+    assert not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.skipif(not NATIVE_BF16, reason="needs a CPU with native bf16")
+def test_bf16_record_measures_both_precisions(models_dir: Path, sample_rgb: np.ndarray) -> None:
+    images = [("astronaut", sample_rgb[:96, :128].astype(np.float64) * 255.0)]
+    measured = measure_bf16_record(models_dir / "glmha.onnx", images, threads=2)
+    assert set(measured.fp32_psnr) == set(measured.bf16_psnr) == {"15", "25", "50"}
+    assert measured.fp32_psnr != measured.bf16_psnr, "bf16 ran: its scores differ from fp32 in some digit"
+    assert measured.delta == round(min(measured.bf16_psnr[k] - measured.fp32_psnr[k] for k in measured.fp32_psnr), 3)
