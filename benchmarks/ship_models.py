@@ -7,6 +7,7 @@ e.g.   python benchmarks/ship_models.py denoise-color runs/denoise-color runs/va
        python benchmarks/ship_models.py denoise-color-hq runs/denoise-gray-gpu runs/validation/color \
            --baseline bm3d --opponent-color    # a grayscale model's weights on each opponent colour plane
 Denoisers are scored at sigma 15/25/50, super-resolution models at their own scale (see effrestore.evaluation).
+On a CPU with native bf16 it also measures and stores the model's bf16 record (see record_bf16.py).
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ import json
 import tempfile
 from pathlib import Path
 
-from effrestore.evaluation import Downscale, Noise, baseline_method, evaluate, load_eval_images
+from record_bf16 import record as record_bf16
+
+from effrestore.evaluation import baseline_method, evaluate, load_eval_images, standard_conditions
 from effrestore.export import export_onnx
 from effrestore.models import load_checkpoint, save_checkpoint
 from effrestore.models.backbones import Restormer
 from effrestore.models.training import with_lineage
 from effrestore.runtime import Restorer
+from effrestore.runtime.backends.openvino import cpu_capabilities
 
 ZOO = Path(__file__).resolve().parents[1] / "effrestore" / "zoo"
-SIGMAS = (15.0, 25.0, 50.0)
 
 
 def portable(card: dict) -> dict:
@@ -68,7 +71,7 @@ def main() -> None:
     scratch.cleanup()
     images = load_eval_images(args.validation, model.config.in_channels)
     scale = model.config.scale
-    conditions = [Noise(s) for s in SIGMAS] if scale == 1 else [Downscale(scale)]
+    conditions = standard_conditions(scale)
     baseline = args.baseline or ("nlm" if scale == 1 else "bicubic")
     methods = {args.name: lambda c: restorer.restore, baseline: lambda c: baseline_method(baseline, c)}
     results = evaluate(methods, images, conditions, with_ssim=False)
@@ -90,6 +93,10 @@ def main() -> None:
     save_checkpoint(model, ZOO / f"{args.name}.safetensors")  # its header carries the same card
     (ZOO / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps({k: card[k] for k in ("validation_psnr", "baseline_psnr", "onnx_parity")}, indent=2))
+    if "BF16" in cpu_capabilities():
+        print(f"bf16 PSNR change (worst condition): {record_bf16(args.name, args.validation).delta:+.3f} dB")
+    else:
+        print("no bf16 record: this CPU has no native bf16; run benchmarks/record_bf16.py on one that has")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ process on the same noisy input with the same weights (the shipped `denoise-colo
 - `eager whole`: a plain PyTorch script, the whole image in one `model(x)` call;
 - `Real-ESRGAN tiles`: the tiling of Real-ESRGAN's `tile_process` (also what chaiNNer-style tools do):
   fixed tiles, `--tile-pad` pixels of context per side, the centre of each output tile pasted, no blending;
-- `effrestore …`: `Restorer` with ONNX Runtime or torch, under a memory budget or with a fixed tile.
+- `effrestore …`: `Restorer` with ONNX Runtime or torch, under a memory budget or with a fixed tile, and
+  the default (`--backend auto --precision auto`: OpenVINO, bf16 where the CPU and model allow it).
 
 For each: seconds, MP/s, the process's peak RSS (VmHWM, imports and image buffers included), PSNR against the
 clean image, and the largest difference from the whole-image output (seams). The input is a mosaic of
@@ -41,8 +42,9 @@ _WORKER = """
 import json, sys, time
 import numpy as np
 from effrestore.runtime.memory import PeakTracker
-method, source, src, dst, threads, tile, pad, budget = sys.argv[1:9]
-threads, tile, pad = int(threads), int(tile), int(pad)
+method, source, src, dst, threads, tile, pad, budget, precision = sys.argv[1:10]
+threads, pad = int(threads), int(pad)
+tile = int(tile) if tile.isdigit() else tile
 noisy = np.load(src)
 
 if method in ("eager", "esrgan"):
@@ -78,17 +80,22 @@ if method in ("eager", "esrgan"):
         output = restore(noisy)[0].permute(1, 2, 0).numpy()
     height, width = noisy.shape[:2]
     tiling = "whole" if method == "eager" else f"{-(-height // tile) * -(-width // tile)} × ≤{tile + 2 * pad}²"
+    precision = "fp32"
 else:
     from effrestore.runtime import Restorer
-    restorer = Restorer.load(source, backend=method, threads=threads, tile=tile or "auto", mem_budget=budget or None)
+    restorer = Restorer.load(
+        source, backend=method, threads=threads, tile=tile, mem_budget=budget or None, precision=precision
+    )
     start = time.perf_counter()
     output = restorer.restore(noisy)
     stats = restorer.last_stats
     tiling = f"{stats.tiles} × {stats.tile}²" if stats.tile else "whole"
     tiling += f", batch {stats.batch}" if stats.batch > 1 else ""
+    precision = stats.precision
 seconds = time.perf_counter() - start
 np.save(dst, output.astype(np.float32))
-print(json.dumps({"seconds": seconds, "peak_bytes": PeakTracker().peak(), "tiling": tiling}))
+report = {"seconds": seconds, "peak_bytes": PeakTracker().peak(), "tiling": tiling, "precision": precision}
+print(json.dumps(report))
 """
 
 
@@ -111,13 +118,22 @@ def limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
-def measure(method: str, source: Path, noisy: Path, output: Path, args: argparse.Namespace, **kw: object) -> dict:
-    """One run in a fresh process: its numbers, or the reason it failed."""
-    tile = kw.get("tile", 0)
-    budget = kw.get("budget", "")
-    arguments = [method, str(source), str(noisy), str(output), str(args.threads), str(tile), str(args.tile_pad)]
+def measure(
+    method: str,
+    source: Path,
+    noisy: Path,
+    output: Path,
+    threads: int,
+    tile: int | str = "auto",
+    pad: int = 10,
+    budget: str = "",
+    precision: str = "auto",
+) -> dict:
+    """One run in a fresh process: its numbers (seconds, peak_bytes, tiling, precision), or why it failed.
+    `method`: "eager" or "esrgan" (plain PyTorch scripts), or an effrestore backend name."""
+    arguments = [method, str(source), str(noisy), str(output), str(threads), str(tile), str(pad), budget, precision]
     result = subprocess.run(
-        [sys.executable, "-c", _WORKER, *arguments, str(budget)],
+        [sys.executable, "-c", _WORKER, *arguments],
         capture_output=True,
         text=True,
         preexec_fn=limit_memory,
@@ -150,14 +166,15 @@ def main() -> None:
         (f"effrestore torch, tiles {args.tile}²", "torch", checkpoint, {"tile": args.tile}),
         (f"effrestore ORT, tiles {args.tile}²", "onnxruntime", onnx_model, {"tile": args.tile}),
         (f"effrestore ORT, --mem-budget {args.mem_budget}", "onnxruntime", onnx_model, {"budget": args.mem_budget}),
+        (f"effrestore default, --mem-budget {args.mem_budget}", "auto", onnx_model, {"budget": args.mem_budget}),
     ]
     print(
         f"denoise-color, σ=25, {args.threads} threads, median of {args.repeats} interleaved round(s); "
         "peak = process VmHWM (max over rounds); Δ whole = max |output − eager whole|"
     )
     print()
-    print("| image | method | tiles | seconds | MP/s | peak RSS | PSNR vs clean | Δ whole |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| image | method | precision | tiles | seconds | MP/s | peak RSS | PSNR vs clean | Δ whole |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         width, height = (int(v) for v in size.lower().split("x"))
         clean = mosaic(height, width)
@@ -169,12 +186,14 @@ def main() -> None:
             for index, (_, method, source, options) in enumerate(runs):
                 if not any("error" in a for a in attempts[index]):
                     output_path = args.out / f"{index}-{width}x{height}.npy"
-                    attempts[index].append(measure(method, source, noisy_path, output_path, args, **options))
+                    attempts[index].append(
+                        measure(method, source, noisy_path, output_path, args.threads, pad=args.tile_pad, **options)
+                    )
         reference = None
         for index, (label, method, _, _) in enumerate(runs):
             failed = [a["error"] for a in attempts[index] if "error" in a]
             if failed:
-                print(f"| {width}×{height} | {label} | – | failed: {failed[0]} | – | – | – | – |")
+                print(f"| {width}×{height} | {label} | – | – | failed: {failed[0]} | – | – | – | – |")
                 continue
             output = np.load(args.out / f"{index}-{width}x{height}.npy")
             if method == "eager":
@@ -184,7 +203,8 @@ def main() -> None:
             quality = psnr(clean * 255, np.clip(output, 0, 1) * 255)
             seam = "–" if reference is None else f"{np.abs(output - reference).max():.4f}"
             print(
-                f"| {width}×{height} | {label} | {attempts[index][0]['tiling']} | {seconds:.1f} "
+                f"| {width}×{height} | {label} | {attempts[index][0]['precision']} | {attempts[index][0]['tiling']} "
+                f"| {seconds:.1f} "
                 f"| {width * height / 1e6 / seconds:.3f} | {format_bytes(peak)} | {quality:.2f} | {seam} |",
                 flush=True,
             )

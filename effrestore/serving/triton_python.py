@@ -31,8 +31,8 @@ class TritonPythonModel:
         folder = Path(args["model_repository"]) / args["model_version"]
         self.restorer = Restorer.load(
             folder / "model.onnx",
-            backend="onnxruntime",
-            device="cuda" if args.get("model_instance_kind") == "GPU" else "cpu",
+            device="cuda" if args.get("model_instance_kind") == "GPU" else "cpu",  # auto: OpenVINO on the CPU
+            precision=parameters.get("precision") or "auto",
             mem_budget=parameters.get("mem_budget") or None,
             threads=int(parameters.get("threads") or 0) or None,
         )

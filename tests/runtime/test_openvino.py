@@ -177,3 +177,41 @@ def test_bf16_record_measures_both_precisions(models_dir: Path, sample_rgb: np.n
     assert set(measured.fp32_psnr) == set(measured.bf16_psnr) == {"15", "25", "50"}
     assert measured.fp32_psnr != measured.bf16_psnr, "bf16 ran: its scores differ from fp32 in some digit"
     assert measured.delta == round(min(measured.bf16_psnr[k] - measured.fp32_psnr[k] for k in measured.fp32_psnr), 3)
+
+
+def cancelling_model(path: Path) -> Path:
+    """An ONNX model whose output x = 1001·x − 1000·x cancels: bf16 rounds 1001 to 1000 (8-bit mantissa), so
+    its bf16 output is far from fp32's while fp32 is exact to float32 rounding."""
+    eye = np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1)
+    graph = onnx.helper.make_graph(
+        [
+            onnx.helper.make_node("Conv", ["x", "big"], ["a"]),
+            onnx.helper.make_node("Conv", ["x", "minus"], ["b"]),
+            onnx.helper.make_node("Add", ["a", "b"], ["y"]),
+        ],
+        "cancelling",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [
+            onnx.numpy_helper.from_array(1001 * eye, "big"),
+            onnx.numpy_helper.from_array(-1000 * eye, "minus"),
+        ],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    onnx.helper.set_model_props(model, ModelMeta(multiple_of=1, overlap=0, receptive_field=0).to_props())
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.skipif(not NATIVE_BF16, reason="needs a CPU with native bf16")
+def test_first_use_check_falls_back_when_bf16_disagrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = cancelling_model(tmp_path / "cancelling.onnx")
+    backend = open_backend(path, "openvino", None, 2, precision="bf16")
+    assert backend.precision == "fp32" and "bf16 disagreed with fp32" in (backend.note or "")
+    x = np.random.default_rng(0).random((1, 3, 16, 16), np.float32)
+    assert np.abs(backend.run(x) - x).max() < 1e-3, "the fall-back runs fp32"
+    checks = json.loads((tmp_path / "cache" / "effrestore" / "precision-checks.json").read_text())
+    assert [entry["agrees"] for entry in checks.values()] == [False]
+    again = open_backend(path, "openvino", None, 2, precision="bf16")
+    assert again.precision == "fp32" and again.note == backend.note, "the cached verdict is reused"

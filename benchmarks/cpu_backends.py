@@ -1,0 +1,139 @@
+"""Every CPU backend × precision on the shipped `denoise-color`, side by side in one run: whole 512² and
+1024² images and a tiled 4K image (under `--mem-budget`), each in a fresh process on the same noisy input
+(σ=25 on a mosaic of scikit-image photos, see vs_alternatives.py).
+
+Per row: seconds, MP/s, the process's peak RSS, PSNR against the clean image, and the share of this
+machine's matmul ceiling that the model's useful work reaches: useful FLOPs = 2 × the model's MACs per
+pixel (`effrestore.models.cost`, attention matmuls included) × image pixels, over seconds, over the best
+2048² matmul rate of the same precision measured in the same run (numpy and torch float32; torch bf16)
+with the same thread count. Tile overlap and padding are not useful work, so tiled rows pay for them.
+
+Usage: python benchmarks/cpu_backends.py [--sizes 512x512,1024x1024,3840x2160] [--threads 2]
+       [--mem-budget 1GiB] [--repeats 3] [--out runs/cpu_backends]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from vs_alternatives import measure, mosaic
+
+from effrestore import zoo
+from effrestore.evaluation import psnr
+from effrestore.models import load_checkpoint
+from effrestore.models.cost import cost
+from effrestore.runtime.memory import format_bytes
+
+ROWS = (("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"), ("torch", "fp32"), ("auto", "auto"))
+WHOLE_UP_TO = 1024 * 1024  # pixels; larger images are tiled under the budget
+COST_SIDE = 512
+
+_CEILING = """
+import json, statistics, sys, time
+import numpy as np, torch
+threads, n = int(sys.argv[1]), 2048
+torch.set_num_threads(threads)
+
+def gflops(product):
+    product()
+    times = []
+    for _ in range(7):
+        start = time.perf_counter()
+        product()
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+a, b = (np.random.default_rng(i).random((n, n), dtype=np.float32) for i in (0, 1))
+ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+ha, hb = ta.bfloat16(), tb.bfloat16()
+print(json.dumps({
+    "fp32": max(gflops(lambda: a @ b), gflops(lambda: ta @ tb)),
+    "bf16": gflops(lambda: ha @ hb),
+}))
+"""
+
+
+def matmul_ceilings(threads: int) -> dict[str, float]:
+    """GFLOP/s of a 2048² matmul per precision, in a fresh process limited to `threads` BLAS threads."""
+    env = {"OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    result = subprocess.run(
+        [sys.executable, "-c", _CEILING, str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    )
+    return json.loads(result.stdout)
+
+
+def macs_per_pixel(checkpoint: Path) -> float:
+    model = load_checkpoint(checkpoint)
+    _, macs = cost(model, (1, model.config.in_channels, COST_SIDE, COST_SIDE))
+    return macs / COST_SIDE**2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="512x512,1024x1024,3840x2160", help="WIDTHxHEIGHT, comma-separated")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--mem-budget", default="1GiB", help="budget of the tiled (large-image) runs")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds over all rows; the median is reported")
+    parser.add_argument("--out", type=Path, default=Path("runs/cpu_backends"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    entry = zoo.require_entry("denoise-color")
+    per_pixel = macs_per_pixel(entry.checkpoint)
+    ceilings = matmul_ceilings(args.threads)
+    print(
+        f"denoise-color ({per_pixel / 1e3:.1f} kMAC/pixel), σ=25, {args.threads} threads, median of "
+        f"{args.repeats} interleaved round(s); matmul ceiling fp32 {ceilings['fp32']:.0f} GFLOP/s, "
+        f"bf16 {ceilings['bf16']:.0f} GFLOP/s; peak = process VmHWM (max over rounds)"
+    )
+    print()
+    print("| image | backend | precision | tiles | seconds | MP/s | peak RSS | PSNR vs clean | of ceiling |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size in args.sizes.split(","):
+        width, height = (int(v) for v in size.lower().split("x"))
+        clean = mosaic(height, width)
+        noisy = clean + np.random.default_rng(0).normal(0.0, 25 / 255, clean.shape).astype(np.float32)
+        noisy_path = args.out / f"noisy-{width}x{height}.npy"
+        np.save(noisy_path, noisy)
+        whole = width * height <= WHOLE_UP_TO
+        options = {"tile": "none"} if whole else {"tile": "auto", "budget": args.mem_budget}
+        attempts: list[list[dict]] = [[] for _ in ROWS]
+        for _ in range(args.repeats):  # rounds interleave the rows, so a slow spell hits them all alike
+            for index, (backend, precision) in enumerate(ROWS):
+                if any("error" in a for a in attempts[index]):
+                    continue
+                source = entry.checkpoint if backend == "torch" else entry.onnx
+                output = args.out / f"{index}-{width}x{height}.npy"
+                attempts[index].append(
+                    measure(backend, source, noisy_path, output, args.threads, precision=precision, **options)
+                )
+        for index, (backend, _) in enumerate(ROWS):
+            failed = [a["error"] for a in attempts[index] if "error" in a]
+            if failed:
+                print(f"| {width}×{height} | {backend} | – | – | failed: {failed[0]} | – | – | – | – |")
+                continue
+            first = attempts[index][0]
+            seconds = statistics.median(a["seconds"] for a in attempts[index])
+            peak = max(a["peak_bytes"] for a in attempts[index])
+            output = np.load(args.out / f"{index}-{width}x{height}.npy")
+            quality = psnr(clean * 255, np.clip(output, 0, 1) * 255)
+            share = 2 * per_pixel * width * height / seconds / 1e9 / ceilings[first["precision"]]
+            print(
+                f"| {width}×{height} | {backend} | {first['precision']} | {first['tiling']} | {seconds:.2f} "
+                f"| {width * height / 1e6 / seconds:.3f} | {format_bytes(peak)} | {quality:.2f} | {share:.0%} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
