@@ -97,13 +97,16 @@ def _store(backend: Backend, threads: int | None, fit: CallFit) -> None:
 
 def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[int, int, float]:
     """(pixels, peak memory growth in bytes, seconds) of one backend call on a batch×C×height×width input.
-    The peak covers the backend's preparation for the shape (compilation); the time only the call."""
+    The peak covers the backend's preparation for the shape (compilation) and a first call; the time is a
+    second call's, since a first call after compiling pays one-off costs (OpenVINO: up to 2× at 128²-256²)
+    that would make the planner pick tiles by noise."""
     shape = (batch, backend.meta.in_channels, height, width)
     tile = np.random.default_rng(height * width * batch).random(shape, dtype=np.float32)
     tracker = backend.memory_tracker()
     before = tracker.current()
     tracker.reset()
     backend.prepare(shape)
+    backend.run(tile)
     started = time.perf_counter()
     backend.run(tile)
     seconds = time.perf_counter() - started
