@@ -2,13 +2,15 @@
 
 Everything up to the TensorRT calls (metadata, profiles, precision policy, plugins needed, cache key) is
 decided first, so a bad request fails in a second, before TensorRT or a GPU is touched. The TensorRT part
-is `_build_plan` and `_profile_memory`: thin calls to the documented TensorRT 10/11 Python API.
+is `_build_plan` and `_profile_memory`: thin calls to the documented TensorRT 10/11 Python API, which
+TensorRT for RTX shares; what differs between the two lives in `effrestore.trt.flavours`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +18,12 @@ from typing import Any
 
 from effrestore import __version__
 from effrestore._atomic import atomic_path
-from effrestore._lazy import require
 from effrestore.errors import EngineError
 from effrestore.metadata import ModelMeta
 from effrestore.onnx_files import load_onnx
 from effrestore.trt.cache import EngineCache, cache_key, copy_engine
-from effrestore.trt.environment import Gpu, installed_tensorrt_version, local_gpus
+from effrestore.trt.environment import Gpu, local_gpus
+from effrestore.trt.flavours import Flavour, choose_flavour
 from effrestore.trt.manifest import BuilderOptions, EngineManifest, Plugin, manifest_path, read_manifest
 from effrestore.trt.onnx_support import PLUGIN_DOMAIN
 from effrestore.trt.precision import PrecisionPolicy, precision_policy
@@ -75,21 +77,32 @@ def _string_attribute(node: Any, name: str) -> str:
     raise EngineError(f"node {node.name} ({node.op_type}) lacks the {name!r} attribute; re-export the model")
 
 
-def require_tensorrt_machine(onnx_hint: str = "MODEL.onnx") -> tuple[str, Gpu]:
-    """The local TensorRT version and GPU, or the friendly error that says what to run instead."""
-    version = installed_tensorrt_version()
-    fallback = (
-        f"without TensorRT, run the ONNX model itself: effrestore run IMAGE --model {onnx_hint} --backend onnxruntime"
-    )
-    if version is None:
-        raise EngineError(
-            "TensorRT is not installed. On a machine with an NVIDIA GPU: pip install 'effrestore[tensorrt]'; "
-            + fallback
-        )
+@dataclass(frozen=True)
+class BuildTarget:
+    """Which TensorRT builds, on which GPU (None: none here), for which compute capabilities."""
+
+    flavour: Flavour
+    version: str
+    gpu: Gpu | None
+    capabilities: tuple[str, ...]
+
+
+def build_target(target: str = "auto", capabilities: Sequence[str] = (), onnx_hint: str = "MODEL.onnx") -> BuildTarget:
+    """The flavour, GPU and compute capabilities of a build here, or the error that says what to do instead."""
     gpus = local_gpus()
-    if not gpus:
-        raise EngineError(f"no NVIDIA GPU or driver found (nvidia-smi lists none); TensorRT needs one; {fallback}")
-    return version, gpus[0]
+    fallback = f"or run the ONNX model itself: effrestore run IMAGE --model {onnx_hint} --backend onnxruntime"
+    try:
+        flavour, version = choose_flavour(target, bool(gpus))
+    except EngineError as exc:
+        raise EngineError(f"{exc}; {fallback}") from None
+    if not gpus and not flavour.builds_without_gpu:
+        raise EngineError(
+            f"no NVIDIA GPU or driver found (nvidia-smi lists none); {flavour.name} builds on the GPU it targets "
+            f"(--target tensorrt-rtx builds without one); {fallback}"
+        )
+    gpu = gpus[0] if gpus else None
+    chosen = tuple(capabilities) or flavour.default_capabilities or (gpu.compute_capability,)  # type: ignore[union-attr]
+    return BuildTarget(flavour, version, gpu, chosen)
 
 
 def build_engine(
@@ -104,24 +117,31 @@ def build_engine(
     timing_cache: str | Path | None = None,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
+    target: str = "auto",
+    compute_capabilities: Sequence[str] = (),
     log: Log = lambda _: None,
 ) -> BuildResult:
-    """Builds (or takes from the engine cache) the engine for `onnx_path` and writes `output` + manifest."""
+    """Builds (or takes from the engine cache) the engine for `onnx_path` and writes `output` + manifest.
+    `target`: auto, tensorrt or tensorrt-rtx; `compute_capabilities` (TensorRT-RTX): e.g. ("8.6", "8.9"),
+    default the flavour's set."""
     onnx_path, output = Path(onnx_path), Path(output)
     builder = builder or BuilderOptions()
     facts = onnx_facts(onnx_path)
     profiles = [profile] if profile is not None else tile_ladder(facts.meta, tiles or DEFAULT_TILES, max_batch)
     for p in profiles:
         p.validate(facts.meta)
-    version, gpu = require_tensorrt_machine(str(onnx_path))
-    policy = precision_policy(precision, version)
+    where = build_target(target, compute_capabilities, str(onnx_path))
+    flavour, version, gpu = where.flavour, where.version, where.gpu
+    flavour.check_request(builder, tuple(compute_capabilities))
+    policy = precision_policy(precision, version, flavour)
     key = cache_key(
         onnx_sha256=facts.sha256,
         profiles=profiles,
         precision=precision,
+        flavour=flavour.name,
         tensorrt_version=version,
-        gpu_name=gpu.name,
-        compute_capability=gpu.compute_capability,
+        gpu_name=None if flavour.builds_without_gpu or gpu is None else gpu.name,
+        compute_capabilities=where.capabilities,
         builder=builder,
         plugins=facts.plugins,
     )
@@ -132,20 +152,33 @@ def build_engine(
     with cache.locked(key) if use_cache else contextlib.nullcontext():
         if use_cache and (hit := cache.lookup(key)):  # another process built it while we waited
             return BuildResult(copy_engine(hit, output), read_manifest(output), from_cache=True)
-        if facts.plugins:
+        passes = [policy.onnx_pass] if policy.onnx_pass else []
+        if facts.plugins and not flavour.has_plugins:
+            passes.insert(0, "decompose-attention")
+            names = ", ".join(p.name for p in facts.plugins)
+            log(f"{flavour.name} has no plugins: decomposing the effrestore custom ops ({names}) into ONNX ops")
+        elif facts.plugins:
             from effrestore.trt.plugins import register_plugins
 
             register_plugins()
-        log(f"building with TensorRT {version} on {gpu.name} ({len(profiles)} profile(s), {precision})")
-        plan_bytes = _build_plan(onnx_path, facts, profiles, policy, builder, timing_cache)
-        memory = _profile_memory(plan_bytes, len(profiles))
+        machine = gpu.name if gpu else "this machine (no GPU)"
+        log(
+            f"building with {flavour.name} {version} on {machine} for compute capability "
+            f"{', '.join(where.capabilities)} ({len(profiles)} profile(s), {precision})"
+        )
+        plan_bytes = _build_plan(onnx_path, facts, profiles, policy, builder, timing_cache, where, passes)
+        runs_here = gpu is not None and flavour.runs_on(
+            where.capabilities, gpu.compute_capability, builder.hardware_compat
+        )
+        memory = _profile_memory(flavour, plan_bytes, len(profiles)) if runs_here else [None] * len(profiles)
         with atomic_path(output) as tmp:
             tmp.write_bytes(plan_bytes)
         manifest = EngineManifest(
             effrestore_version=__version__,
+            flavour=flavour.name,
             tensorrt_version=version,
-            gpu_name=gpu.name,
-            compute_capability=gpu.compute_capability,
+            gpu_name=gpu.name if gpu else None,
+            compute_capabilities=where.capabilities,
             input_name=facts.input_name,
             output_name=facts.output_name,
             profiles=tuple(profiles),
@@ -165,16 +198,19 @@ def build_engine(
     return BuildResult(output, manifest, from_cache=False)
 
 
-def _prepared_onnx(onnx_path: Path, policy: PrecisionPolicy) -> Path:
-    """The ONNX to parse: as given, or converted by the export pass the precision policy names (TRT >= 11)."""
-    if policy.onnx_pass is None:
-        return onnx_path
+@contextlib.contextmanager
+def _prepared_onnx(onnx_path: Path, passes: Sequence[str]) -> Any:
+    """The ONNX to parse: as given, or converted by `passes` into a temporary file (never beside the input)."""
+    if not passes:
+        yield onnx_path
+        return
     from effrestore.export.passes import apply_passes
     from effrestore.onnx_files import save_onnx
 
-    converted = onnx_path.with_name(f"{onnx_path.stem}.{policy.onnx_pass}.onnx")
-    save_onnx(apply_passes(load_onnx(onnx_path), [policy.onnx_pass]), converted)
-    return converted
+    with tempfile.TemporaryDirectory(prefix="effrestore-build-") as folder:
+        converted = Path(folder) / f"{onnx_path.stem}.onnx"
+        save_onnx(apply_passes(load_onnx(onnx_path), list(passes)), converted)
+        yield converted
 
 
 def _build_plan(
@@ -184,18 +220,22 @@ def _build_plan(
     policy: PrecisionPolicy,
     options: BuilderOptions,
     timing_cache: str | Path | None,
+    where: BuildTarget,
+    passes: Sequence[str],
 ) -> bytes:
-    trt = require("tensorrt", "building a TensorRT engine")
+    trt = where.flavour.import_module()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if policy.strongly_typed else 0
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(_prepared_onnx(onnx_path, policy))):
+    with _prepared_onnx(onnx_path, passes) as prepared:
+        parsed = parser.parse_from_file(str(prepared))
+    if not parsed:
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise EngineError(
             f"{onnx_path}: TensorRT's ONNX parser refused the model: {errors}. "
-            f"`effrestore inspect {onnx_path} --target tensorrt` lists the unsupported parts"
+            f"`effrestore inspect {onnx_path} --target {where.flavour.name}` lists the unsupported parts"
         )
     config = builder.create_builder_config()
     if options.workspace is not None:
@@ -204,10 +244,7 @@ def _build_plan(
         config.builder_optimization_level = options.builder_opt_level
     for flag in policy.builder_flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
-    if options.version_compatible:
-        config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
-    if options.hardware_compat:
-        config.hardware_compatibility_level = trt.HardwareCompatibilityLevel.AMPERE_PLUS
+    where.flavour.configure(trt, config, options, where.capabilities)
     pinned = {getattr(trt.LayerType, name) for name in policy.fp32_layer_types}
     for index in range(network.num_layers):
         layer = network.get_layer(index)
@@ -225,16 +262,16 @@ def _build_plan(
         config.set_timing_cache(cache, ignore_mismatch=False)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise EngineError(f"{onnx_path}: TensorRT could not build an engine (its log above says why)")
+        raise EngineError(f"{onnx_path}: {where.flavour.name} could not build an engine (its log above says why)")
     if cache_file is not None:
         with atomic_path(cache_file) as tmp:
             tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
     return bytes(serialized)
 
 
-def _profile_memory(plan: bytes, count: int) -> list[int]:
+def _profile_memory(flavour: Flavour, plan: bytes, count: int) -> list[int | None]:
     """Device memory each profile's execution context needs, measured from the built engine."""
-    trt = require("tensorrt", "measuring a TensorRT engine")
+    trt = flavour.import_module()
     engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(plan)
     if engine is None:
         raise EngineError("TensorRT could not load the engine it just built")

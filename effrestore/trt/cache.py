@@ -36,9 +36,10 @@ def cache_key(
     onnx_sha256: str,
     profiles: Sequence[Profile],
     precision: str,
+    flavour: str,
     tensorrt_version: str,
-    gpu_name: str,
-    compute_capability: str,
+    gpu_name: str | None,
+    compute_capabilities: Sequence[str],
     builder: BuilderOptions,
     plugins: Sequence[Plugin],
 ) -> str:
@@ -47,8 +48,8 @@ def cache_key(
         "onnx": onnx_sha256,
         "profiles": [p.to_json() for p in profiles],
         "precision": precision,
-        "tensorrt": tensorrt_version,
-        "gpu": [gpu_name, compute_capability],
+        "tensorrt": [flavour, tensorrt_version],
+        "gpu": [gpu_name, list(compute_capabilities)],
         "builder": asdict(builder),
         "plugins": sorted([p.namespace, p.name, p.version] for p in plugins),
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from effrestore.errors import EngineError
 from effrestore.trt.environment import Gpu
+from effrestore.trt.flavours import FLAVOURS, flavour_named
 from effrestore.trt.manifest import EngineManifest, read_manifest
 from effrestore.trt.plan_header import PlanHeader, read_plan_header
 from effrestore.trt.profiles import format_dims, tile_ladder
@@ -45,14 +46,11 @@ def tensorrt_compatible(built: str, local: str, version_compatible: bool) -> boo
     return here[:3] == b[:3]
 
 
-def gpu_compatible(built_capability: str, local_capability: str, hardware_compat: bool) -> bool:
-    """Same compute capability; an Ampere+ hardware-compatible engine runs on any capability >= 8.0."""
-    if hardware_compat:
-        return float(local_capability) >= 8.0
-    return built_capability == local_capability
-
-
-def diagnose(plan: str | Path, tensorrt_version: str | None, gpus: list[Gpu], check_digest: bool = True) -> Diagnosis:
+def diagnose(
+    plan: str | Path, gpus: list[Gpu], installed: dict[str, str | None] | None = None, check_digest: bool = True
+) -> Diagnosis:
+    """Every reason the engine at `plan` will not run on a machine with `gpus` and `installed` TensorRT
+    versions by flavour name (default: this machine's), from the plan's header and manifest."""
     plan = Path(plan)
     header = read_plan_header(plan)
     try:
@@ -63,35 +61,48 @@ def diagnose(plan: str | Path, tensorrt_version: str | None, gpus: list[Gpu], ch
     else:
         result = Diagnosis(plan, header, manifest)
     if not header.magic_ok:
-        result.problems.append(f"{plan} does not start with the TensorRT plan tag: it is not a TensorRT engine")
+        tags = " or ".join(f.magic.decode() for f in FLAVOURS)
+        result.problems.append(f"{plan} does not start with a TensorRT plan tag ({tags}): it is not a TensorRT engine")
+    elif header.truncated:
+        result.problems.append(
+            f"the plan is {header.size} bytes but its header says {header.stated_size}: it is truncated or corrupted"
+        )
+    if manifest and header.flavour and header.flavour != manifest.flavour:
+        result.problems.append(f"the plan is a {header.flavour} engine but the manifest says {manifest.flavour}")
     built = manifest.tensorrt_version if manifest else header.tensorrt_version
     if manifest and header.tensorrt_version and header.major_minor != ".".join(built.split(".")[:2]):  # type: ignore[union-attr]
         result.problems.append(
-            f"the plan header says TensorRT {header.tensorrt_version} but the manifest says {built}: "
+            f"the plan header says version {header.tensorrt_version} but the manifest says {built}: "
             "the manifest belongs to another engine"
         )
     if manifest and check_digest:
         digest = hashlib.sha256(plan.read_bytes()).hexdigest()
         if digest != manifest.engine_sha256:
             result.problems.append("the engine file is not the one its manifest describes (sha256 differs)")
-    if tensorrt_version is None:
-        result.problems.append(
-            "TensorRT is not installed here (pip install 'effrestore[tensorrt]' on a machine with an NVIDIA GPU)"
-        )
-    elif built and not tensorrt_compatible(
-        built, tensorrt_version, manifest.builder.version_compatible if manifest else False
+    flavour_name = manifest.flavour if manifest else header.flavour
+    flavour = flavour_named(flavour_name) if flavour_name else None
+    versions = installed if installed is not None else {f.name: f.version() for f in FLAVOURS}
+    local_version = versions.get(flavour.name) if flavour else None
+    if flavour and local_version is None:
+        result.problems.append(f"{flavour.name} is not installed here ({flavour.install})")
+    elif (
+        built
+        and local_version
+        and not tensorrt_compatible(built, local_version, manifest.builder.version_compatible if manifest else False)
     ):
-        result.problems.append(f"built with TensorRT {built}, this machine has TensorRT {tensorrt_version}")
+        result.problems.append(f"built with {flavour_name} {built}, this machine has {flavour_name} {local_version}")
     if not gpus:
         result.problems.append("no NVIDIA GPU or driver found (nvidia-smi lists none)")
-    elif manifest:
+    elif manifest and flavour:
         local = gpus[0]
-        if not gpu_compatible(manifest.compute_capability, local.compute_capability, manifest.builder.hardware_compat):
+        if not flavour.runs_on(
+            manifest.compute_capabilities, local.compute_capability, manifest.builder.hardware_compat
+        ):
             result.problems.append(
-                f"built for compute capability {manifest.compute_capability} ({manifest.gpu_name}), this GPU is "
+                f"built for compute capability {', '.join(manifest.compute_capabilities)}, this GPU is "
                 f"{local.name} with compute capability {local.compute_capability}"
             )
-        elif local.name != manifest.gpu_name:
+        elif manifest.gpu_name and local.name != manifest.gpu_name and not flavour.builds_without_gpu:
             result.notes.append(
                 f"built on {manifest.gpu_name}, running on {local.name}: same compute capability, so it runs, "
                 "but rebuilding here may be faster"
@@ -105,6 +116,10 @@ def diagnose(plan: str | Path, tensorrt_version: str | None, gpus: list[Gpu], ch
 def rebuild_command(manifest: EngineManifest, plan: Path) -> str:
     """The `effrestore build` command that makes this engine again on the local machine."""
     words = ["effrestore", "build", manifest.onnx_path, "-o", str(plan), "--precision", manifest.precision]
+    words += ["--target", manifest.flavour]
+    flavour = flavour_named(manifest.flavour)
+    if flavour.default_capabilities and manifest.compute_capabilities != flavour.default_capabilities:
+        words += ["--compute-capability", ",".join(manifest.compute_capabilities)]
     tiles = [p.max_tile for p in manifest.profiles]
     batch = manifest.profiles[0].max[0]
     if list(manifest.profiles) == tile_ladder(manifest.model, tiles, batch):

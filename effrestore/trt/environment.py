@@ -1,32 +1,16 @@
-"""What this machine offers TensorRT: the installed TensorRT version and the NVIDIA GPUs, found without
-importing TensorRT or CUDA (so `effrestore inspect` answers instantly, and anywhere)."""
+"""The NVIDIA GPUs of this machine, found without importing TensorRT or CUDA (so `effrestore inspect`
+answers instantly, and anywhere); the installed TensorRT flavours are in `effrestore.trt.flavours`."""
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import subprocess
 from dataclasses import dataclass
-
-_DISTRIBUTIONS = ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu11")
 
 
 @dataclass(frozen=True)
 class Gpu:
     name: str
     compute_capability: str  # "9.0"
-
-
-def installed_tensorrt_version() -> str | None:
-    """The TensorRT Python package's version, or None when `import tensorrt` would fail."""
-    if importlib.util.find_spec("tensorrt") is None:
-        return None
-    for name in _DISTRIBUTIONS:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
 
 
 def local_gpus() -> list[Gpu]:

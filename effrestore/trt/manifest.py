@@ -17,7 +17,7 @@ from effrestore.errors import EngineError
 from effrestore.metadata import ModelMeta
 from effrestore.trt.profiles import Profile
 
-SCHEMA = "effrestore.engine-manifest/1"
+SCHEMA = "effrestore.engine-manifest/2"
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,14 @@ class BuilderOptions:
 @dataclass(frozen=True)
 class EngineManifest:
     effrestore_version: str
+    flavour: str  # "tensorrt" or "tensorrt-rtx" (effrestore.trt.flavours)
     tensorrt_version: str
-    gpu_name: str
-    compute_capability: str
+    gpu_name: str | None  # the GPU the build ran on; None for a build without one (TensorRT-RTX)
+    compute_capabilities: tuple[str, ...]  # the GPUs the engine is built for
     input_name: str
     output_name: str
     profiles: tuple[Profile, ...]
-    device_memory: tuple[int, ...]  # per profile, measured from the built engine (bytes)
+    device_memory: tuple[int | None, ...]  # per profile (bytes), measured when built on a GPU
     precision: str
     builder: BuilderOptions
     model: ModelMeta
@@ -61,8 +62,9 @@ class EngineManifest:
         return {
             "schema": SCHEMA,
             "effrestore_version": self.effrestore_version,
+            "flavour": self.flavour,
             "tensorrt_version": self.tensorrt_version,
-            "gpu": {"name": self.gpu_name, "compute_capability": self.compute_capability},
+            "gpu": {"name": self.gpu_name, "compute_capabilities": list(self.compute_capabilities)},
             "input_name": self.input_name,
             "output_name": self.output_name,
             "profiles": [
@@ -99,15 +101,16 @@ class EngineManifest:
                 if len(dims) != 4 or not all(isinstance(d, int) and d > 0 for d in dims):
                     raise EngineError(f"{source}: profiles[{index}].{key} must be 4 positive integers, got {dims}")
             parsed.append(Profile.from_json(entry))
-            memory.append(check.key(entry, "device_memory", int, f"profiles[{index}]."))
+            memory.append(check.key(entry, "device_memory", (int, type(None)), f"profiles[{index}]."))
         builder = check.key(data, "builder", dict)
         onnx, engine = check.key(data, "onnx", dict), check.key(data, "engine", dict)
         plugins = check.key(data, "plugins", list)
         return cls(
             effrestore_version=check.key(data, "effrestore_version", str),
+            flavour=check.key(data, "flavour", str),
             tensorrt_version=check.key(data, "tensorrt_version", str),
-            gpu_name=check.key(gpu, "name", str, "gpu."),
-            compute_capability=check.key(gpu, "compute_capability", str, "gpu."),
+            gpu_name=check.key(gpu, "name", (str, type(None)), "gpu."),
+            compute_capabilities=tuple(check.strings(check.key(gpu, "compute_capabilities", list, "gpu."), "gpu.")),
             input_name=check.key(data, "input_name", str),
             output_name=check.key(data, "output_name", str),
             profiles=tuple(parsed),
@@ -147,11 +150,17 @@ class _Checker:
         self.source = source
 
     def kind(self, value: Any, expected: type | tuple[type, ...], label: str) -> None:
-        if isinstance(value, bool) and expected is int:  # JSON true is not a byte count
+        if isinstance(value, bool) and (expected is int or (isinstance(expected, tuple) and int in expected)):
+            # JSON true is not a byte count
             raise EngineError(f"{self.source}: {label} must be an integer, got {value!r}")
         if not isinstance(value, expected):
             names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
             raise EngineError(f"{self.source}: {label} must be {names}, got {type(value).__name__}")
+
+    def strings(self, values: list, label: str) -> list[str]:
+        for value in values:
+            self.kind(value, str, f"{label} entries")
+        return values
 
     def key(self, data: dict, key: str, expected: type | tuple[type, ...], prefix: str = "") -> Any:
         if key not in data:

@@ -50,13 +50,22 @@ def _initializer_ranks(model: onnx.ModelProto) -> dict[str, int]:
     return {init.name: len(init.dims) for init in model.graph.initializer}
 
 
-def _node_findings(node: onnx.NodeProto, ranks: dict[str, int]) -> list[Finding]:
+def _node_findings(node: onnx.NodeProto, ranks: dict[str, int], plugins: bool) -> list[Finding]:
     label, op = node.name or (node.output[0] if node.output else "?"), node.op_type
     where = {"node": label, "op": op}
     if node.domain not in ("", "ai.onnx"):
         if node.domain == PLUGIN_DOMAIN and op in PLUGIN_OPS:
             if _attribute(node, "plugin_namespace") is None or _attribute(node, "plugin_version") is None:
                 return [Finding("error", f"{op} lacks plugin_namespace/plugin_version; re-export it", **where)]
+            if not plugins:
+                return [
+                    Finding(
+                        "warning",
+                        f"effrestore::{op}: this TensorRT has no plugins, so `effrestore build` "
+                        "decomposes it into ONNX ops first (the decompose-attention pass)",
+                        **where,
+                    )
+                ]
             return [Finding("note", f"effrestore::{op} needs effrestore's TensorRT plugin (TensorRT >= 10.7, torch)",
                             **where)]  # fmt: skip
         return [Finding("error", f"no TensorRT plugin is known for {node.domain}::{op}", **where)]
@@ -90,8 +99,9 @@ def _type_findings(model: onnx.ModelProto) -> list[Finding]:
     return findings
 
 
-def check_tensorrt_support(model: onnx.ModelProto) -> list[Finding]:
-    """Everything in `model` the ONNX-TensorRT parser rejects (errors) or changes (warnings)."""
+def check_tensorrt_support(model: onnx.ModelProto, plugins: bool = True) -> list[Finding]:
+    """Everything in `model` the ONNX-TensorRT parser rejects (errors) or changes (warnings); `plugins`:
+    whether the flavour takes plugins (TensorRT for RTX does not)."""
     findings: list[Finding] = []
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is not None and opset < MIN_OPSET:
@@ -103,7 +113,7 @@ def check_tensorrt_support(model: onnx.ModelProto) -> list[Finding]:
         findings.append(Finding("note", f"local functions ({names}) are inlined by TensorRT, not run as plugins"))
     ranks = _initializer_ranks(model)
     for node in model.graph.node:
-        findings.extend(_node_findings(node, ranks))
+        findings.extend(_node_findings(node, ranks, plugins))
     findings.extend(_type_findings(model))
     return findings
 

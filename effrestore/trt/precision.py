@@ -1,10 +1,10 @@
-"""How a precision request becomes a TensorRT build, per TensorRT version.
+"""How a precision request becomes a TensorRT build, per flavour and version.
 
 TensorRT <= 10 takes precision as builder flags (weakly typed networks); the layers whose fp16 reductions
 overflow (LayerNorm, Softmax, Reduce: MDTA's sum of squares passes the fp16 maximum at 256²) are pinned
 to fp32 and the builder told to obey. TensorRT >= 11 has no precision flags (networks are strongly typed):
 the ONNX itself must carry the types, so the export `fp16` pass converts it first, keeping the same
-layers in fp32.
+layers in fp32. TensorRT for RTX is always strongly typed (`Flavour.strongly_typed`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from effrestore.errors import ConfigError
+from effrestore.trt.flavours import TENSORRT, Flavour
 
 Precision = Literal["fp32", "fp16", "bf16"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "fp16", "bf16")
@@ -28,21 +29,14 @@ class PrecisionPolicy:
     strongly_typed: bool  # create the network with NetworkDefinitionCreationFlag.STRONGLY_TYPED
 
 
-def major_version(version: str) -> int:
-    try:
-        return int(version.split(".")[0])
-    except ValueError:
-        raise ConfigError(f"cannot read TensorRT version {version!r}") from None
-
-
-def precision_policy(precision: str, tensorrt_version: str) -> PrecisionPolicy:
+def precision_policy(precision: str, tensorrt_version: str, flavour: Flavour = TENSORRT) -> PrecisionPolicy:
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if major_version(tensorrt_version) >= 11:
+    if flavour.strongly_typed(tensorrt_version):
         if precision == "bf16":
             raise ConfigError(
-                f"TensorRT {tensorrt_version} has no precision flags and effrestore's ONNX conversion writes fp16; "
-                "use --precision fp16 (or fp32)"
+                f"{flavour.name} {tensorrt_version} has no precision flags and effrestore's ONNX conversion "
+                "writes fp16; use --precision fp16 (or fp32)"
             )
         return PrecisionPolicy(precision, (), (), "fp16" if precision == "fp16" else None, strongly_typed=True)
     if precision == "fp32":

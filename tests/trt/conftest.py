@@ -1,5 +1,5 @@
-"""Synthetic engines (a plan header + a manifest) and small ONNX graphs for the TensorRT tests, which run
-without TensorRT: everything here is what effrestore itself reads before TensorRT is involved."""
+"""Synthetic engines (a plan header + a manifest) and small ONNX graphs for the TensorRT tests: what
+effrestore itself reads before TensorRT is involved (real TensorRT-RTX builds are in test_rtx_builds.py)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ from onnx import TensorProto, helper
 
 from effrestore.metadata import ModelMeta
 from effrestore.trt.manifest import BuilderOptions, EngineManifest, manifest_path
-from effrestore.trt.plan_header import MAGIC, VERSION_OFFSET
+from effrestore.trt.flavours import TENSORRT
+from effrestore.trt.plan_header import VERSION_OFFSET
 from effrestore.trt.profiles import tile_ladder
 
 META = ModelMeta(task="denoise", in_channels=3, out_channels=3, multiple_of=8, name="tiny")
 
 
 def plan_bytes(version: tuple[int, int, int, int] = (10, 13, 0, 35), payload: bytes = b"\0" * 64) -> bytes:
-    head = bytearray(MAGIC + b"\0" * (VERSION_OFFSET - len(MAGIC)))
+    head = bytearray(TENSORRT.magic + b"\0" * (VERSION_OFFSET - len(TENSORRT.magic)))
     head += bytes(version) + b"\0" * 4
     return bytes(head) + payload
 
@@ -32,9 +33,10 @@ def write_engine(folder: Path, name: str = "model.plan", version: str = "10.13.0
     plan.write_bytes(data)
     manifest = EngineManifest(
         effrestore_version="0.1.0",
+        flavour="tensorrt",
         tensorrt_version=version,
         gpu_name="NVIDIA H100 80GB HBM3",
-        compute_capability="9.0",
+        compute_capabilities=("9.0",),
         input_name="input",
         output_name="output",
         profiles=tuple(tile_ladder(META, (256, 512))),

@@ -40,6 +40,8 @@ def test_bad_requests_fail_before_tensorrt_is_needed(tmp_path: Path, identity_on
     onnx.save(two_outputs, path)
     with pytest.raises(EngineError, match="one image input and one output"):
         build_engine(path, tmp_path / "m.plan")
-    with pytest.raises(EngineError, match="TensorRT is not installed"):
-        build_engine(identity_onnx, tmp_path / "m.plan", tiles=(64, 128))
+    with pytest.raises(EngineError, match=r"tensorrt is not installed: pip install 'effrestore\[tensorrt\]'"):
+        build_engine(identity_onnx, tmp_path / "m.plan", tiles=(64, 128), target="tensorrt")
+    with pytest.raises(ConfigError, match="no Hopper"):
+        build_engine(identity_onnx, tmp_path / "m.plan", target="tensorrt-rtx", compute_capabilities=("9.0",))
     assert not (tmp_path / "m.plan").exists()

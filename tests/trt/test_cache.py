@@ -18,9 +18,10 @@ BASE = dict(
     onnx_sha256="a" * 64,
     profiles=tile_ladder(META, (256, 512)),
     precision="fp16",
+    flavour="tensorrt",
     tensorrt_version="10.13.0.35",
     gpu_name="NVIDIA H100 80GB HBM3",
-    compute_capability="9.0",
+    compute_capabilities=("9.0",),
     builder=BuilderOptions(),
     plugins=(Plugin("MDTA", "effrestore", "1"), Plugin("GLMHA", "effrestore", "1")),
 )
@@ -28,9 +29,10 @@ CHANGES = {
     "onnx_sha256": "b" * 64,
     "profiles": tile_ladder(META, (256, 1024)),
     "precision": "fp32",
+    "flavour": "tensorrt-rtx",
     "tensorrt_version": "10.13.0.36",
     "gpu_name": "NVIDIA H200",
-    "compute_capability": "8.9",
+    "compute_capabilities": ("8.9",),
     "builder": replace(BuilderOptions(), builder_opt_level=5),
     "plugins": (Plugin("MDTA", "effrestore", "2"),),
 }

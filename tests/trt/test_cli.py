@@ -17,10 +17,11 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "effrestore", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_build_without_tensorrt(identity_onnx: Path, tmp_path: Path) -> None:
-    result = cli("build", str(identity_onnx), "-o", str(tmp_path / "m.plan"))
+def test_build_without_standard_tensorrt(identity_onnx: Path, tmp_path: Path) -> None:
+    result = cli("build", str(identity_onnx), "-o", str(tmp_path / "m.plan"), "--target", "tensorrt")
     assert result.returncode == 2
-    assert "TensorRT is not installed" in result.stderr and "--backend onnxruntime" in result.stderr
+    assert "pip install 'effrestore[tensorrt]'" in result.stderr, "brackets survive the console's markup"
+    assert "--backend onnxruntime" in result.stderr
     assert not (tmp_path / "m.plan").exists() and not (tmp_path / "m.plan.json").exists()
     bad = cli("build", str(identity_onnx), "-o", str(tmp_path / "m.plan"), "--min-shape", "input:1x3x8x8")
     assert bad.returncode == 2 and "all three" in bad.stderr
@@ -30,7 +31,7 @@ def test_run_engine_without_tensorrt(tmp_path: Path) -> None:
     plan = write_engine(tmp_path)
     result = cli("run", str(SAMPLE), "-o", str(tmp_path / "out.png"), "--engine", str(plan))
     assert result.returncode == 2
-    assert "cannot run here" in result.stderr and "TensorRT is not installed" in result.stderr
+    assert "cannot run here" in result.stderr and "tensorrt is not installed here" in result.stderr
     assert "effrestore build models/tiny.onnx" in result.stderr and "--backend onnxruntime" in result.stderr
     assert not (tmp_path / "out.png").exists()
     onnx_as_engine = cli("run", str(SAMPLE), "-o", str(tmp_path / "o.png"), "--backend", "tensorrt")
@@ -42,8 +43,8 @@ def test_inspect_plan_reports_what_it_can(tmp_path: Path) -> None:
     result = cli("inspect", str(plan))
     assert result.returncode == 1, result.stderr
     text = " ".join(result.stdout.split())
-    for expected in ("built with TensorRT 10.13.0.35 on NVIDIA H100", "device memory", "plan header: TensorRT plan",
-                     "it will not run here", "effrestore build models/tiny.onnx"):  # fmt: skip
+    for expected in ("built with tensorrt 10.13.0.35 on NVIDIA H100", "device memory", "plan header: tensorrt plan",
+                     "cannot run here", "effrestore build models/tiny.onnx"):  # fmt: skip
         assert expected in text, (expected, text)
     info = json.loads(cli("inspect", str(plan), "--json").stdout)
     assert info["header"]["tensorrt_version"] == "10.13.0.35" and info["manifest"]["precision"] == "fp16"

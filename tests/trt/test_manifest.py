@@ -35,8 +35,8 @@ def _broken(tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
     ("edit", "message"),
     [
         (lambda d: d.pop("tensorrt_version"), "missing 'tensorrt_version'"),
-        (lambda d: d["gpu"].pop("compute_capability"), "missing gpu.'compute_capability'"),
-        (lambda d: d.update(schema="other/9"), "is not 'effrestore.engine-manifest/1'"),
+        (lambda d: d["gpu"].pop("compute_capabilities"), "missing gpu.'compute_capabilities'"),
+        (lambda d: d.update(schema="other/9"), "is not 'effrestore.engine-manifest/2'"),
         (lambda d: d["profiles"][0].update(device_memory="lots"), "device_memory must be int"),
         (lambda d: d["profiles"][0].update(device_memory=True), "must be an integer"),
         (lambda d: d["profiles"][1].update(max=[1, 3, 512]), "must be 4 positive integers"),

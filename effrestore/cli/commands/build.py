@@ -18,6 +18,20 @@ def build(
     onnx_file: Annotated[Path, typer.Argument(help="The .onnx model (from `effrestore export`).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Engine file to write (.plan).")],
     precision: Annotated[str, typer.Option(help="fp32, fp16 or bf16 (bf16: TensorRT 10 only).")] = "fp32",
+    target: Annotated[
+        str,
+        typer.Option(
+            help="auto, tensorrt or tensorrt-rtx. auto: standard TensorRT where it can build (a GPU is here), "
+            "else TensorRT for RTX (builds without a GPU)."
+        ),
+    ] = "auto",
+    compute_capability: Annotated[
+        str | None,
+        typer.Option(
+            help="TensorRT for RTX: GPUs to build for, e.g. 8.6,8.9 (default 8.0,8.6,8.9,12.0: Ampere, Ada, "
+            "Blackwell RTX; there is no Hopper target)."
+        ),
+    ] = None,
     tiles: Annotated[str | None, typer.Option(help="Tile sizes, one profile each (default 256,512,1024).")] = None,
     max_batch: Annotated[int, typer.Option(help="Largest tile batch each profile accepts.")] = 1,
     min_shape: Annotated[str | None, typer.Option(help="trtexec grammar, e.g. input:1x3x64x64.")] = None,
@@ -36,10 +50,12 @@ def build(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Build even when the cache has the engine.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
-    """Build a TensorRT engine for this machine's GPU, with a manifest that `run` and `inspect` check.
+    """Build a TensorRT engine, with a manifest that `run` and `inspect` check.
 
-    Without --min/--opt/--max-shape, the engine gets one profile per tile size, so `run` can pick the
-    largest tile that fits a --mem-budget from the device memory measured here for each profile."""
+    Standard TensorRT builds for this machine's GPU; TensorRT for RTX (--target tensorrt-rtx) builds on any
+    machine, GPU or not, for the --compute-capability list, and decomposes custom-op models first (it has
+    no plugins). Without --min/--opt/--max-shape, the engine gets one profile per tile size, so `run` can
+    pick the largest tile that fits a --mem-budget from each profile's device memory."""
     from effrestore.trt.builder import build_engine, onnx_facts
     from effrestore.trt.manifest import BuilderOptions
     from effrestore.trt.profiles import profile_from_options
@@ -71,6 +87,10 @@ def build(
         timing_cache=timing_cache,
         cache_dir=cache_dir,
         use_cache=not no_cache,
+        target=target,
+        compute_capabilities=[c.strip() for c in compute_capability.split(",") if c.strip()]
+        if compute_capability
+        else (),
         log=lambda line: typer.echo(line, err=True),
     )
     if as_json:

@@ -57,10 +57,11 @@ def inspect_onnx(path: Path) -> dict:
 def inspect_plan(path: Path) -> dict:
     """The engine doctor's verdict: manifest, plan header, local TensorRT/GPU, and the rebuild command."""
     from effrestore.trt.doctor import diagnose
-    from effrestore.trt.environment import installed_tensorrt_version, local_gpus
+    from effrestore.trt.environment import local_gpus
+    from effrestore.trt.flavours import FLAVOURS
 
-    local_version, gpus = installed_tensorrt_version(), local_gpus()
-    diagnosis = diagnose(path, local_version, gpus)
+    gpus = local_gpus()
+    diagnosis = diagnose(path, gpus)
     manifest = diagnosis.manifest
     return {
         "path": str(path),
@@ -70,22 +71,25 @@ def inspect_plan(path: Path) -> dict:
         "rebuild_command": diagnosis.rebuild_command,
         "header": {
             "is_tensorrt_plan": diagnosis.header.magic_ok,
+            "flavour": diagnosis.header.flavour,
             "tensorrt_version": diagnosis.header.tensorrt_version,
             "bytes": diagnosis.header.size,
+            "stated_bytes": diagnosis.header.stated_size,
         },
         "local": {
-            "tensorrt_version": local_version,
+            "tensorrt_versions": {f.name: f.version() for f in FLAVOURS},
             "gpus": [{"name": g.name, "compute_capability": g.compute_capability} for g in gpus],
         },
         "manifest": manifest.to_dict() if manifest else None,
     }
 
 
-def tensorrt_findings(path: Path) -> dict:
+def tensorrt_findings(path: Path, target: str) -> dict:
     from effrestore.onnx_files import load_onnx
+    from effrestore.trt.flavours import flavour_named
     from effrestore.trt.onnx_support import check_tensorrt_support, summarize
 
-    findings = check_tensorrt_support(load_onnx(path))
+    findings = check_tensorrt_support(load_onnx(path), plugins=flavour_named(target).has_plugins)
     return {
         "verdict": summarize(findings),
         "findings": [{"severity": f.severity, "op": f.op, "node": f.node, "message": f.message} for f in findings],
@@ -96,53 +100,64 @@ def _print_plan(console: Console, info: dict) -> None:
     console.print(f"[bold]{info['path']}[/]  TensorRT engine")
     manifest = info["manifest"]
     if manifest:
+        gpu = manifest["gpu"]
         console.print(
-            f"  built with TensorRT {manifest['tensorrt_version']} on {manifest['gpu']['name']} "
-            f"(compute capability {manifest['gpu']['compute_capability']}), precision {manifest['precision']}"
+            f"  built with {manifest['flavour']} {manifest['tensorrt_version']} on "
+            f"{gpu['name'] or 'a machine without GPU'}"
+            f" for compute capability {', '.join(gpu['compute_capabilities'])}, precision {manifest['precision']}",
+            markup=False,
         )
         for p in manifest["profiles"]:
+            memory = (
+                format_bytes(p["device_memory"]) if p["device_memory"] is not None else "read from the engine when loaded"
+            )
             console.print(
-                f"  profile min {p['min']} opt {p['opt']} max {p['max']}: device memory "
-                f"{format_bytes(p['device_memory'])}"
+                f"  profile min {p['min']} opt {p['opt']} max {p['max']}: device memory {memory}", markup=False
             )
         console.print(f"  model: {manifest['model'].get('name') or '?'} ({manifest['model'].get('task')})")
     header = info["header"]
     console.print(
-        f"  plan header: {'TensorRT plan' if header['is_tensorrt_plan'] else 'not a TensorRT plan'}"
-        + (f", TensorRT {header['tensorrt_version']}" if header["tensorrt_version"] else "")
+        f"  plan header: {header['flavour'] + ' plan' if header['is_tensorrt_plan'] else 'not a TensorRT plan'}"
+        + (f", version {header['tensorrt_version']}" if header["tensorrt_version"] else ""),
+        markup=False,
     )
     local = info["local"]
     gpus = ", ".join(f"{g['name']} ({g['compute_capability']})" for g in local["gpus"]) or "none"
-    console.print(f"  this machine: TensorRT {local['tensorrt_version'] or 'not installed'}, GPU {gpus}")
+    versions = ", ".join(f"{name} {version or 'not installed'}" for name, version in local["tensorrt_versions"].items())
+    console.print(f"  this machine: {versions}; GPU {gpus}", markup=False)
     for note in info["notes"]:
-        console.print(f"  note: {note}")
+        console.print(f"  note: {note}", markup=False)
     if info["runs_here"]:
         console.print("  [green]it will run here[/]")
         return
-    console.print("  [red]it will not run here:[/]")
+    console.print("  [red]cannot run here:[/]")
     for problem in info["problems"]:
-        console.print(f"    - {problem}")
+        console.print(f"    - {problem}", markup=False)
     if info["rebuild_command"]:
-        console.print(f"  rebuild it on the target machine with:\n    {info['rebuild_command']}")
+        console.print(f"  rebuild it on the target machine with:\n    {info['rebuild_command']}", markup=False)
 
 
 @reports_errors
 def inspect(
     path: Annotated[Path, typer.Argument(help="An .onnx model or a TensorRT .plan engine.")],
     target: Annotated[
-        str | None, typer.Option(help="For .onnx: 'tensorrt' checks the graph against TensorRT's ONNX parser.")
+        str | None,
+        typer.Option(
+            help="For .onnx: 'tensorrt' or 'tensorrt-rtx' checks the graph against that TensorRT's ONNX parser."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Describe a model file. .onnx: metadata, opset, I/O, ops, runnability (and TensorRT support with
-    --target tensorrt). .plan: whether the engine runs on this machine and, if not, the rebuild command."""
+    --target tensorrt|tensorrt-rtx). .plan: which TensorRT built it, whether it runs on this machine and, if
+    not, why and the rebuild command (exit code 1)."""
     suffix = path.suffix.lower()
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
     if suffix not in (".onnx", ".plan", ".engine"):
         raise ConfigError(f"{path}: inspect reads .onnx models and .plan engines")
-    if target not in (None, "tensorrt"):
-        raise ConfigError(f"--target must be 'tensorrt', got {target!r}")
+    if target not in (None, "tensorrt", "tensorrt-rtx"):
+        raise ConfigError(f"--target must be 'tensorrt' or 'tensorrt-rtx', got {target!r}")
     console = Console()
     if suffix != ".onnx":
         info = inspect_plan(path)
@@ -154,8 +169,8 @@ def inspect(
             raise typer.Exit(1)
         return
     info = inspect_onnx(path)
-    if target == "tensorrt":
-        info["tensorrt"] = tensorrt_findings(path)
+    if target is not None:
+        info["tensorrt"] = tensorrt_findings(path, target)
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
@@ -171,9 +186,9 @@ def inspect(
     verdict = "yes" if info["onnxruntime_runnable"] else f"no: {info['onnxruntime_error']}"
     console.print(f"  ONNX Runtime can run it as is: {verdict}")
     if "tensorrt" in info:
-        console.print(f"  TensorRT: {info['tensorrt']['verdict']}")
+        console.print(f"  {target}: {info['tensorrt']['verdict']}", markup=False)
         for finding in info["tensorrt"]["findings"]:
             where = f" [{finding['op']} {finding['node']}]" if finding["op"] else ""
-            console.print(f"    {finding['severity']}: {finding['message']}{where}")
+            console.print(f"    {finding['severity']}: {finding['message']}{where}", markup=False)
         if any(f["severity"] == "error" for f in info["tensorrt"]["findings"]):
             raise typer.Exit(1)

@@ -61,7 +61,7 @@ def models(
         typer.echo(json.dumps({"shipped": shipped, "configs": configs}, indent=2))
         return
     console = Console()
-    table = Table(title="shipped models (ONNX Runtime, no torch needed)")
+    table = Table(title="shipped models (OpenVINO or ONNX Runtime, no torch needed)")
     for column in ("name", "task", "attention", "validation PSNR (dB)", "baseline PSNR (dB)"):
         table.add_column(column)
     for row in shipped:
@@ -81,7 +81,8 @@ def models(
     console.print(table)
     if not has_torch:
         console.print(
-            "registered configurations: install the export extra to list them (pip install 'effrestore[export]')"
+            "registered configurations: install the export extra to list them (pip install 'effrestore[export]')",
+            markup=False,
         )
         return
     table = Table(title="registered configurations")

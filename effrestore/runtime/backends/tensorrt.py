@@ -1,10 +1,11 @@
 """TensorRT backend: runs a `.plan` built by `effrestore build`.
 
 The manifest is checked before TensorRT deserialises anything (a foreign engine otherwise fails with an
-opaque serialisation error). Context memory is user-managed and sized for the active profile; inputs and
-outputs live in device buffers allocated with cuda-python. The memory planner reads the per-profile device
-memory measured at build time from the manifest, so tile choice under a budget uses engine numbers, and the
-measured peak counts the device memory the backend allocates.
+opaque serialisation error). Either flavour (TensorRT, TensorRT for RTX: the manifest says which) runs
+through the same calls. Context memory is user-managed and sized for the active profile; inputs and
+outputs live in device buffers allocated with cuda-python. The memory planner uses the per-profile device
+memory the loaded engine reports, so tile choice under a budget uses engine numbers (an engine built
+without a GPU has none in its manifest), and the measured peak counts the device memory it allocates.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from effrestore.errors import BackendUnavailableError, TileError
 from effrestore.runtime.backends.base import Backend, file_digest
 from effrestore.runtime.memory import AllocationTracker
 from effrestore.trt.doctor import diagnose
-from effrestore.trt.environment import installed_tensorrt_version, local_gpus
+from effrestore.trt.environment import local_gpus
+from effrestore.trt.flavours import flavour_named
 from effrestore.trt.manifest import EngineManifest
 
 
 def check_engine(path: Path) -> EngineManifest:
     """The engine's manifest when the engine will run here; otherwise the error with the way out."""
-    diagnosis = diagnose(path, installed_tensorrt_version(), local_gpus())
+    diagnosis = diagnose(path, local_gpus())
     if diagnosis.runs_here and diagnosis.manifest is not None:
         return diagnosis.manifest
     onnx = diagnosis.manifest.onnx_path if diagnosis.manifest else "MODEL.onnx"
@@ -89,7 +91,7 @@ class TensorRTBackend(Backend):
 
     def __init__(self, path: Path, device: str | None = None) -> None:
         self.manifest = check_engine(path)
-        trt = require("tensorrt", "the TensorRT backend")
+        trt = flavour_named(self.manifest.flavour).import_module()
         if self.manifest.plugins:
             from effrestore.trt.plugins import register_plugins
 
@@ -98,6 +100,9 @@ class TensorRTBackend(Backend):
         self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
             raise BackendUnavailableError(f"{path}: TensorRT could not deserialise the engine (see its log above)")
+        self.device_memory = [
+            int(self.engine.get_device_memory_size_for_profile_v2(i)) for i in range(len(self.manifest.profiles))
+        ]
         strategy = trt.ExecutionContextAllocationStrategy.USER_MANAGED
         self.context = self.engine.create_execution_context(strategy)
         self.profile = -1
@@ -113,10 +118,10 @@ class TensorRTBackend(Backend):
         return tuple(p.max_tile for p in self.manifest.profiles)
 
     def known_memory(self) -> list[tuple[int, int]]:
-        """(pixels, device bytes) per profile: context memory measured at build time plus I/O buffers."""
+        """(pixels, device bytes) per profile: the engine's context memory plus I/O buffers."""
         s, meta = self.meta.scale, self.meta
         probes = []
-        for profile, memory in zip(self.manifest.profiles, self.manifest.device_memory, strict=True):
+        for profile, memory in zip(self.manifest.profiles, self.device_memory, strict=True):
             n, _, h, w = profile.max
             io = 4 * n * h * w * (meta.in_channels + meta.out_channels * s * s)
             probes.append((n * h * w, memory + io))
@@ -132,7 +137,7 @@ class TensorRTBackend(Backend):
     def _activate(self, index: int) -> None:
         if index == self.profile:
             return
-        needed = self.manifest.device_memory[index]
+        needed = self.device_memory[index]
         pointer, size = self.context_memory
         if needed > size:
             if pointer:
