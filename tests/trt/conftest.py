@@ -12,8 +12,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from effrestore.metadata import ModelMeta
-from effrestore.trt.manifest import BuilderOptions, EngineManifest, manifest_path
 from effrestore.trt.flavours import TENSORRT
+from effrestore.trt.manifest import BuilderOptions, EngineManifest, manifest_path
 from effrestore.trt.plan_header import VERSION_OFFSET
 from effrestore.trt.profiles import tile_ladder
 

@@ -6,8 +6,8 @@ import shlex
 from pathlib import Path
 
 from effrestore.trt.doctor import diagnose, rebuild_command, tensorrt_compatible
-from effrestore.trt.flavours import TENSORRT, TENSORRT_RTX
 from effrestore.trt.environment import Gpu, parse_nvidia_smi
+from effrestore.trt.flavours import TENSORRT, TENSORRT_RTX
 from effrestore.trt.manifest import BuilderOptions, manifest_path, read_manifest
 from effrestore.trt.profiles import Profile, profile_from_options
 
@@ -41,7 +41,9 @@ def test_problems_are_named_with_a_rebuild_command(tmp_path: Path) -> None:
     other = diagnose(plan, [Gpu("NVIDIA GeForce RTX 4090", "8.9")], {"tensorrt": "10.14.1.2"})
     assert any("built with tensorrt 10.13.0.35, this machine has tensorrt 10.14.1.2" in p for p in other.problems)
     assert any("compute capability 9.0" in p and "8.9" in p for p in other.problems)
-    assert other.rebuild_command == (f"effrestore build models/tiny.onnx -o {plan} --precision fp16 --target tensorrt --tiles 256,512")
+    assert other.rebuild_command == (
+        f"effrestore build models/tiny.onnx -o {plan} --precision fp16 --target tensorrt --tiles 256,512"
+    )
     plan.write_bytes(plan.read_bytes() + b"tampered")
     assert any("sha256 differs" in p for p in diagnose(plan, H100, {"tensorrt": "10.13.0.35"}).problems)
 
@@ -62,7 +64,9 @@ def test_same_capability_other_gpu_is_a_note(tmp_path: Path) -> None:
 
 def test_header_and_manifest_disagree_or_are_missing(tmp_path: Path) -> None:
     plan = write_engine(tmp_path, tensorrt_version="10.7.0.1")  # header written for 10.13
-    assert any("manifest belongs to another engine" in p for p in diagnose(plan, H100, {"tensorrt": "10.7.0.1"}).problems)
+    assert any(
+        "manifest belongs to another engine" in p for p in diagnose(plan, H100, {"tensorrt": "10.7.0.1"}).problems
+    )
     manifest_path(plan).unlink()
     lonely = diagnose(plan, H100, {"tensorrt": "10.13.0.35"})
     assert not lonely.runs_here and "no manifest" in lonely.problems[0] and lonely.rebuild_command is None

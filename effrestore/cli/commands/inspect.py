@@ -108,9 +108,8 @@ def _print_plan(console: Console, info: dict) -> None:
             markup=False,
         )
         for p in manifest["profiles"]:
-            memory = (
-                format_bytes(p["device_memory"]) if p["device_memory"] is not None else "read from the engine when loaded"
-            )
+            known = p["device_memory"] is not None
+            memory = format_bytes(p["device_memory"]) if known else "read from the engine when loaded"
             console.print(
                 f"  profile min {p['min']} opt {p['opt']} max {p['max']}: device memory {memory}", markup=False
             )
