@@ -46,8 +46,11 @@ train "$RUNS/denoise-color-gpu1" --init "$RUNS/denoise-color-ft/model.safetensor
 train "$RUNS/denoise-color-gpu" --init "$RUNS/denoise-color-gpu1/model.safetensors" --model restormer-xs \
   --attention glmha --data "$DATA/live1" --synthetic 0.2 --steps 1186 --crop 192 --batch 24 --lr 2e-4 --seed 2 \
   --device "$GPU_DEVICE"
+train "$RUNS/denoise-color-cbsd" --init "$RUNS/denoise-color-gpu/model.safetensors" --model restormer-xs \
+  --attention glmha --data "$DATA/cbsd432" --data "$DATA/live1" --steps 3000 --crop 96 --batch 8 --lr 2e-4 --seed 5
 train "$RUNS/sr-x2" --task sr2 --model restormer-xs --attention glmha --data "$DATA/live1" --synthetic 0.2 \
   --steps 2082 --crop 128 --batch 32 --lr 1e-3 --seed 2 --device "$GPU_DEVICE"
 
+# The shipped denoise-color is the last colour stage: ship_models.py denoise-color "$RUNS/denoise-color-cbsd" ...
 # 3. denoise-color-hq needs no training: denoise-gray's weights on each opponent colour plane, packaged by
 #    python benchmarks/ship_models.py denoise-color-hq "$RUNS/denoise-gray-gpu" VALIDATION/color --baseline bm3d --opponent-color
