@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from vs_alternatives import measure, mosaic
+from vs_alternatives import measure, noisy_mosaic
 
 from effrestore import zoo
 from effrestore.evaluation import psnr
@@ -106,11 +106,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
-        width, height = (int(v) for v in size.lower().split("x"))
-        clean = mosaic(height, width)
-        noisy = clean + np.random.default_rng(0).normal(0.0, 25 / 255, clean.shape).astype(np.float32)
-        noisy_path = args.out / f"noisy-{width}x{height}.npy"
-        np.save(noisy_path, noisy)
+        width, height, clean, noisy_path = noisy_mosaic(size, args.out)
         whole = width * height <= WHOLE_UP_TO
         options = {"tile": "none"} if whole else {"tile": "auto", "budget": args.mem_budget}
         attempts: list[list[dict]] = [[] for _ in ROWS]

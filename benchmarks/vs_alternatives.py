@@ -116,6 +116,17 @@ def mosaic(height: int, width: int, cell: int = 512) -> np.ndarray:
     return np.concatenate(grid, axis=0)[:height, :width]
 
 
+def noisy_mosaic(size: str, folder: Path) -> tuple[int, int, np.ndarray, Path]:
+    """For a WIDTHxHEIGHT `size`: width, height, the clean mosaic, and the path of its σ=25 noisy version
+    (fixed seed, unclipped) saved as .npy in `folder` for the workers."""
+    width, height = (int(v) for v in size.lower().split("x"))
+    clean = mosaic(height, width)
+    noisy = clean + np.random.default_rng(0).normal(0.0, 25 / 255, clean.shape).astype(np.float32)
+    noisy_path = folder / f"noisy-{width}x{height}.npy"
+    np.save(noisy_path, noisy)
+    return width, height, clean, noisy_path
+
+
 def limit_memory() -> None:
     """Runs in the worker before exec: an allocation past MEMORY_CAP of RAM fails instead of swapping."""
     cap = int(psutil.virtual_memory().total * MEMORY_CAP)
@@ -183,11 +194,7 @@ def main() -> None:
     print("| image | method | precision | tiles | seconds | MP/s | peak RSS | PSNR vs clean | Δ whole |")
     print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
-        width, height = (int(v) for v in size.lower().split("x"))
-        clean = mosaic(height, width)
-        noisy = clean + np.random.default_rng(0).normal(0.0, 25 / 255, clean.shape).astype(np.float32)
-        noisy_path = args.out / f"noisy-{width}x{height}.npy"
-        np.save(noisy_path, noisy)
+        width, height, clean, noisy_path = noisy_mosaic(size, args.out)
         attempts: list[list[dict]] = [[] for _ in runs]
         for _ in range(args.repeats):  # rounds interleave the methods, so a slow spell hits them all alike
             for index, (_, method, source, options) in enumerate(runs):
