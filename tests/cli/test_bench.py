@@ -1,4 +1,4 @@
-"""`effrestore bench` through a real subprocess: both backends, whole image and tiled, JSON rows."""
+"""`effrestore bench` through a real subprocess: every CPU backend, whole image and tiled, JSON rows."""
 
 from __future__ import annotations
 
@@ -18,13 +18,16 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow  # five fresh benchmark processes
 def test_bench_rows(models_dir: Path) -> None:
     common = ("--sizes", "200,256", "--repeats", "2", "--threads", "1", "--json")
-    onnx_rows = json.loads(bench("--model", str(models_dir / "conv.onnx"), *common, "--tile", "160").stdout)
+    onnx_backends = ("--backends", "onnxruntime,openvino")
+    onnx_rows = json.loads(bench("--model", str(models_dir / "conv.onnx"), *onnx_backends, *common, "--tile", "160").stdout)
     torch_rows = json.loads(
         bench("--model", str(models_dir / "conv.safetensors"), "--backends", "torch", "--device", "cpu", *common).stdout
     )
     assert [(r["backend"], r["size"], r["tile"]) for r in onnx_rows] == [
         ("onnxruntime", 200, 160),
         ("onnxruntime", 256, 160),
+        ("openvino", 200, 160),
+        ("openvino", 256, 160),
     ]
     assert [(r["backend"], r["size"], r["tile"]) for r in torch_rows] == [("torch", 200, None), ("torch", 256, None)]
     for row in onnx_rows + torch_rows:
