@@ -19,7 +19,9 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 def test_bench_rows(models_dir: Path) -> None:
     common = ("--sizes", "200,256", "--repeats", "2", "--threads", "1", "--json")
     onnx_backends = ("--backends", "onnxruntime,openvino")
-    onnx_rows = json.loads(bench("--model", str(models_dir / "conv.onnx"), *onnx_backends, *common, "--tile", "160").stdout)
+    onnx_rows = json.loads(
+        bench("--model", str(models_dir / "conv.onnx"), *onnx_backends, *common, "--tile", "160").stdout
+    )
     torch_rows = json.loads(
         bench("--model", str(models_dir / "conv.safetensors"), "--backends", "torch", "--device", "cpu", *common).stdout
     )
