@@ -74,7 +74,9 @@ def main() -> None:
         if not onnx_path.exists():
             # custom op + decompose-attention: the same numbers as a direct export (a tested guarantee), and
             # much faster to export for GSA, whose direct graph makes torch's ONNX optimizer crawl
-            export_onnx(model, onnx_path, attention_ops="custom", passes=EXPORT_PASSES, verify_parity=False)
+            export_onnx(
+                model, onnx_path, attention_ops="custom", passes=EXPORT_PASSES, verify_parity=False, overwrite=True
+            )
         save_checkpoint(model, checkpoint)
         for size in runnable:
             ort = measure(onnx_path, "onnxruntime", size, args)

@@ -29,7 +29,7 @@ def main(runs: Path) -> None:
         psnr = {row["sigma"]: row["psnr"] for row in json.loads((folder / "eval.json").read_text())}
         onnx_path = folder / "model.onnx"
         if not onnx_path.exists():
-            export_onnx(model, onnx_path)
+            export_onnx(model, onnx_path, overwrite=True)
         timing = bench_one(str(onnx_path), "onnxruntime", 1024, 3, 2)
         ms_per_mp = timing["median_s"] * 1000 / (1024 * 1024 / 1e6)
         print(

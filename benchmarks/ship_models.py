@@ -88,7 +88,7 @@ def main() -> None:
     }
     model.card = card
     ZOO.mkdir(exist_ok=True)
-    report = export_onnx(model, ZOO / f"{args.name}.onnx")
+    report = export_onnx(model, ZOO / f"{args.name}.onnx", overwrite=True)
     card["onnx_parity"] = [str(c) for c in report.checks]
     save_checkpoint(model, ZOO / f"{args.name}.safetensors")  # its header carries the same card
     (ZOO / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")

@@ -1,6 +1,8 @@
 """Atomic file writes: write to a temporary file in the target folder, then rename over the target.
 
-A crash or Ctrl-C never leaves a half-written output; readers see the old file or the new one.
+A crash or Ctrl-C never leaves a half-written output; readers see the old file or the new one. With
+`replace=False` the final step is a hard link, which fails if the target appeared meanwhile: of two processes
+writing the same new file, exactly one succeeds and the other gets `OutputExistsError`.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from effrestore.errors import OutputExistsError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK  # what open() would give a new file (mkstemp's own files are 0600)
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yields a temporary path beside `target`; on success renames it to `target`, on error removes it."""
+def atomic_path(target: str | os.PathLike[str], *, replace: bool = True) -> Iterator[Path]:
+    """Yields a temporary path beside `target`; on success moves it to `target` (over an existing file only
+    if `replace`), on error removes it."""
     target = Path(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent or ".")
     os.close(fd)
@@ -26,7 +31,27 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp_path
         os.chmod(tmp_path, FILE_MODE)
-        os.replace(tmp_path, target)
+        if replace:
+            os.replace(tmp_path, target)
+        else:
+            _move_without_replacing(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _move_without_replacing(tmp_path: Path, target: Path) -> None:
+    try:
+        os.link(tmp_path, target)  # atomic, and fails if target exists
+    except FileExistsError:
+        raise OutputExistsError(
+            f"{target}: already exists (another process may have written it meanwhile); pass --overwrite to replace it"
+        ) from None
+    except OSError:  # a file system without hard links: claim the name exclusively, then move over the claim
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+        except FileExistsError:
+            raise OutputExistsError(f"{target}: already exists; pass --overwrite to replace it") from None
+        os.replace(tmp_path, target)
+        return
+    tmp_path.unlink()

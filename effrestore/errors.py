@@ -9,6 +9,10 @@ class ConfigError(EffrestoreError, ValueError):
     """An unknown model/attention name or an invalid hyper-parameter."""
 
 
+class ModelMetadataError(EffrestoreError, ValueError):
+    """A model's `effrestore.*` metadata with a field of the wrong type or out of range; names the field."""
+
+
 class CheckpointError(EffrestoreError):
     """A checkpoint file that cannot be read or does not match the model it describes."""
 
@@ -35,6 +39,10 @@ class OnnxModelError(EffrestoreError):
 
 class ImageError(EffrestoreError):
     """An image that cannot be read or written (corrupt, unsupported, too large, output exists)."""
+
+
+class OutputExistsError(EffrestoreError):
+    """An output file that exists (or appeared while it was being written) and may not be replaced."""
 
 
 class BackendUnavailableError(EffrestoreError):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from effrestore._atomic import atomic_path
 from effrestore._lazy import require
-from effrestore.errors import OnnxModelError
+from effrestore.errors import OnnxModelError, OutputExistsError
 
 PROTOBUF_LIMIT = 2**31 - 1
 
@@ -39,6 +39,8 @@ def _read_checked(path: Path):  # type: ignore[no-untyped-def]
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError and others
         raise OnnxModelError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    if not model.HasField("graph"):
+        raise OnnxModelError(f"{path}: not an ONNX model (the file holds no graph)")
     folder = path.parent.resolve()
     locations = _external_locations(model)
     for location in locations:
@@ -69,16 +71,26 @@ def load_onnx(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
     return model
 
 
-def save_onnx(model, path: str | os.PathLike[str]) -> Path:  # type: ignore[no-untyped-def]
-    """Writes atomically; uses external data (`<name>.data` beside it) when the model exceeds 2 GB."""
+def check_output_path(path: Path, overwrite: bool) -> None:
+    """Refuses, before any work, an output whose folder is missing or which exists without `overwrite`."""
+    if not path.parent.is_dir():
+        raise OnnxModelError(f"{path.parent}: output folder does not exist; create it or choose another -o")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists; pass --overwrite to replace it")
+
+
+def save_onnx(model, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:  # type: ignore[no-untyped-def]
+    """Writes atomically (over an existing file only with `overwrite`); uses external data (`<name>.data`
+    beside it) when the model exceeds 2 GB."""
     onnx = require("onnx", "writing ONNX files")
     path = Path(path)
     if model.ByteSize() < PROTOBUF_LIMIT:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, replace=overwrite) as tmp:
             onnx.save(model, str(tmp))
         return path
     data_name = path.name + ".data"
-    with atomic_path(path.parent / data_name) as tmp_data, atomic_path(path) as tmp:
+    data_target = atomic_path(path.parent / data_name, replace=overwrite)
+    with data_target as tmp_data, atomic_path(path, replace=overwrite) as tmp:
         onnx.save(model, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True, location=tmp_data.name)
         # the model refers to its data by final name; the rename of both happens on success
         model_with_final_name = onnx.load(str(tmp), load_external_data=False)

@@ -1,10 +1,14 @@
-"""One place where user-facing errors become a one-line message and exit code 2."""
+"""The one place where every failure of a command becomes one `error:` line and an exit code.
+
+User mistakes (an `EffrestoreError`, a usage error, a file the system refuses) exit 2; anything else is a
+bug in effrestore and exits 1 with its type and message. `--debug` (or EFFRESTORE_DEBUG=1) shows the
+traceback instead.
+"""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+import os
+from collections.abc import Callable, Sequence
 
 import typer
 from rich.console import Console
@@ -12,21 +16,53 @@ from rich.markup import escape
 
 from effrestore.errors import EffrestoreError
 
-P = ParamSpec("P")
-R = TypeVar("R")
 EXIT_USER_ERROR = 2
+EXIT_BUG = 1
+EXIT_INTERRUPTED = 130
 stderr = Console(stderr=True)
+# typer vendors click in recent releases and imports it in older ones: take the base class of its usage errors
+# from the one it exports rather than from either module path
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+debug = os.environ.get("EFFRESTORE_DEBUG", "") not in ("", "0")
 
 
-def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turns an `EffrestoreError` raised by `command` into `error: <message>` and exit code 2."""
+def print_error(message: str) -> None:
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except EffrestoreError as exc:
-            stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_USER_ERROR) from None
 
-    return wrapper
+def print_note(message: str) -> None:
+    stderr.print(f"note: {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def run_cli(command: Callable[..., object], args: Sequence[str] | None) -> int:
+    """Runs the click command built from the typer app and returns the process exit code."""
+    try:
+        code = command(args=args, prog_name="effrestore", standalone_mode=False)
+    except EffrestoreError as exc:
+        if debug:
+            raise
+        print_error(str(exc))
+        return EXIT_USER_ERROR
+    except ClickException as exc:
+        context = getattr(exc, "ctx", None)
+        hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+        print_error(exc.format_message() + hint)
+        return exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        print_error("interrupted; no output was left half-written")
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print_error(f"{where}{exc.strerror or exc}")
+        return EXIT_USER_ERROR
+    except Exception as exc:
+        if debug:
+            raise
+        print_error(
+            f"internal error: {type(exc).__name__}: {exc}. This is a bug in effrestore; run again with "
+            "--debug for the traceback and report it"
+        )
+        return EXIT_BUG
+    return code if isinstance(code, int) else 0

@@ -2,9 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
+
+from effrestore.errors import ConfigError
+from effrestore.runtime.options import check_max_pixels, check_threads, parse_budget
+
+Number = TypeVar("Number", int, float)
+
+
+def number_list(
+    text: str, option: str, convert: Callable[[str], Number], smallest: Number, example: str
+) -> list[Number]:
+    """'15,25,50' -> [15, 25, 50]: at least one value, each at least `smallest`, else a `ConfigError` that
+    names the option and an example."""
+    try:
+        values = [convert(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise ConfigError(f"{option} takes comma-separated numbers like {example}, got {text!r}")
+    if min(values) < smallest:
+        raise ConfigError(f"{option}: every value must be at least {smallest}, got {text!r}")
+    return values
+
+
+def threads_option(help: str) -> Any:
+    """`--threads`, refused at parse time outside 1..4×CPUs (before any model is loaded)."""
+    return typer.Option(help=help, callback=check_threads)
+
+
+def mem_budget_option(help: str) -> Any:
+    """`--mem-budget`, checked at parse time (a size with a unit, at least 1 MiB); the text is kept."""
+    return typer.Option(help=help, callback=_checked_budget)
+
+
+def _checked_budget(value: str | None) -> str | None:
+    parse_budget(value)
+    return value
+
+
+MaxPixels = Annotated[
+    int | None,
+    typer.Option(help="Raise the decompression-bomb pixel limit (Pillow's default).", callback=check_max_pixels),
+]
 
 Backend = Annotated[
     str,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from effrestore import __version__
+from effrestore.cli import _errors
 from effrestore.cli.commands.bench import bench
 from effrestore.cli.commands.build import build
 from effrestore.cli.commands.evaluate import evaluate
@@ -47,9 +49,14 @@ def _root(
         bool,
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback of a failure (also EFFRESTORE_DEBUG=1).")
+    ] = False,
 ) -> None:
     """effrestore command-line interface."""
+    if debug:
+        _errors.debug = True
 
 
-def main() -> None:
-    app()
+def main(args: list[str] | None = None) -> None:
+    sys.exit(_errors.run_cli(typer.main.get_command(app), args))

@@ -25,7 +25,7 @@ from effrestore.export.passes._graph import op_histogram
 from effrestore.export.verify import Comparison, compare
 from effrestore.models.attention._exportable import ExportableAttention
 from effrestore.models.backbones import Restormer
-from effrestore.onnx_files import PROTOBUF_LIMIT, save_onnx
+from effrestore.onnx_files import PROTOBUF_LIMIT, check_output_path, save_onnx
 
 AttentionOps = Literal["decomposed", "custom"]
 MIN_OPSET = 17
@@ -171,12 +171,15 @@ def export_onnx(
     attention_ops: AttentionOps = "decomposed",
     passes: Sequence[str] | None = None,
     verify_parity: bool = True,
+    overwrite: bool = False,
 ) -> ExportReport:
-    """Exports `model` to `path`; writes nothing unless parity holds.
+    """Exports `model` to `path`; writes nothing unless parity holds, and replaces an existing file only
+    with `overwrite`.
 
     Parity: fp32 max|Δ| <= 1e-4 vs torch (or, where torch's own float32 error is larger, twice that); with
     the fp16 pass, PSNR >= 40 dB vs the fp32 torch model."""
     started = time.monotonic()
+    check_output_path(Path(path), overwrite)
     if opset < MIN_OPSET:
         raise ExportError(
             f"opset {opset} is too old: effrestore needs opset >= {MIN_OPSET} (LayerNormalization); use --opset 18"
@@ -216,7 +219,7 @@ def export_onnx(
                 + "; ".join(map(str, failed))
                 + f". Nothing was written to {path}. Try --attention-ops decomposed or fewer --passes."
             )
-    save_onnx(onnx_model, path)
+    save_onnx(onnx_model, path, overwrite=overwrite)
     ops = op_histogram(onnx_model)
     dims = onnx_model.graph.input[0].type.tensor_type.shape.dim
     return ExportReport(

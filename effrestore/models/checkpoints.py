@@ -54,8 +54,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Restormer:
         config, name, card = infer_config(state, source=path), path.stem, {}
     else:
         raise CheckpointError(f"{path}: unknown checkpoint type {suffix!r}; expected .safetensors, .pth or .pt")
+    _check_state(config, state, path)  # before building: a forged config could ask for 100 GB of weights
     model = Restormer(config, name=name, card=card)
-    _load_state(model, state, path)
+    model.load_state_dict(state, strict=True)
     return model.eval()
 
 
@@ -159,8 +160,10 @@ def infer_config(state: dict[str, torch.Tensor], *, source: Path) -> RestormerCo
         raise CheckpointError(f"{source}: inconsistent weights: {exc}") from None
 
 
-def _load_state(model: Restormer, state: dict[str, torch.Tensor], source: Path) -> None:
-    expected = model.state_dict()
+def _check_state(config: RestormerConfig, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Compares the file's tensors with the ones `config` needs, built on the meta device (no memory)."""
+    with torch.device("meta"):
+        expected = Restormer(config).state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = [
@@ -177,4 +180,3 @@ def _load_state(model: Restormer, state: dict[str, torch.Tensor], source: Path) 
         problems.append(f"{len(wrong)} shape mismatch(es), e.g. {wrong[:3]}")
     if problems:
         raise CheckpointError(f"{source}: weights do not match the model config: " + "; ".join(problems))
-    model.load_state_dict(state, strict=True)

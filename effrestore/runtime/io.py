@@ -8,6 +8,7 @@ unless `overwrite=True`.
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from effrestore._atomic import atomic_path
 from effrestore.errors import ImageError
+from effrestore.runtime.options import check_max_pixels
 
 PILLOW_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -63,14 +65,32 @@ def _from_pillow(image: Image.Image) -> np.ndarray:
     return np.asarray(image)
 
 
+def _upright(path: Path, image: Image.Image) -> tuple[Image.Image, bytes | None]:
+    """The image turned upright by its EXIF orientation, and the EXIF to keep; malformed EXIF is this
+    file's error (never a crash of the batch it is in)."""
+    try:
+        image = ImageOps.exif_transpose(image)
+        exif = image.getexif()
+        return image, exif.tobytes() if exif else None
+    except OSError:
+        raise  # truncated pixel data, reported as such by the caller
+    except Exception as exc:  # Pillow raises struct.error, TypeError, KeyError... for malformed EXIF
+        raise ImageError(
+            f"{path}: its EXIF metadata is malformed ({type(exc).__name__}: {exc}); remove it (e.g. "
+            "`exiftool -all= FILE`) or re-save the image"
+        ) from None
+
+
 def read_image(path: str | Path, max_pixels: int | None = None) -> tuple[np.ndarray, ImageInfo]:
     """(H×W or H×W×C array in its storage dtype, info) for the image at `path`."""
     path = Path(path)
-    limit = max_pixels or DEFAULT_MAX_PIXELS
+    limit = check_max_pixels(max_pixels) or DEFAULT_MAX_PIXELS
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: the file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise ImageError(f"{path}: cannot read it (permission denied); check the file's permissions")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
@@ -103,12 +123,13 @@ def read_image(path: str | Path, max_pixels: int | None = None) -> tuple[np.ndar
             with Image.open(path) as image:
                 _check_pixels(path, image.height, image.width, limit)
                 info = ImageInfo(image.format or suffix[1:], image.info.get("icc_profile"), None, image.info.get("dpi"))
-                image = ImageOps.exif_transpose(image)
-                exif = image.getexif()
-                info.exif = exif.tobytes() if exif else None
+                image, info.exif = _upright(path, image)
                 array = _from_pillow(image)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageError(f"{path}: {exc}; raise the limit with --max-pixels if you trust this file") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageError(
+                f"{path}: more pixels than the limit of {limit:,} (a guard against decompression bombs); raise "
+                "it with --max-pixels if you trust this file"
+            ) from None
         except UnidentifiedImageError as exc:
             raise ImageError(f"{path}: cannot read this image ({exc})") from None
         except (OSError, SyntaxError, ValueError) as exc:
@@ -145,7 +166,7 @@ def write_image(path: str | Path, array: np.ndarray, info: ImageInfo | None = No
         raise ImageError(f"{path.parent}: output folder does not exist")
     info = info or ImageInfo()
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, replace=overwrite) as tmp:
             if suffix == ".npy":
                 with tmp.open("wb") as handle:
                     np.save(handle, array, allow_pickle=False)

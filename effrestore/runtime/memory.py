@@ -8,6 +8,8 @@ is the planner's (`planner.CallFit`).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import re
 import threading
 from collections.abc import Callable
@@ -59,6 +61,13 @@ def _status_kib(field: str) -> int | None:
     except OSError:
         return None
     return None
+
+
+def return_freed_memory() -> None:
+    """Hands freed heap pages back to the system (glibc's `malloc_trim`; a no-op elsewhere), so the RSS read
+    after calibrating is what the process holds, not what its probes once touched."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def current_rss() -> int:

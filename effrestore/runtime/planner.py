@@ -20,7 +20,7 @@ import numpy as np
 from effrestore.errors import ConfigError, MemoryBudgetError
 from effrestore.runtime.backends.base import Backend
 from effrestore.runtime.cache import cache_path, read_entries, store_entry
-from effrestore.runtime.memory import current_rss, format_bytes
+from effrestore.runtime.memory import current_rss, format_bytes, return_freed_memory
 from effrestore.runtime.tiling import TileGrid
 
 PROBE_SIDES = (64, 128, 192, 256, 384, 512)  # each runs only while its predicted peak fits the budget
@@ -85,9 +85,10 @@ def _cached(backend: Backend, threads: int | None) -> CallFit | None:
     try:
         probes = [(int(p), int(g)) for p, g in entry["probes"]]
         timings = [(int(p), float(s)) for p, s in entry.get("timings", [])]
-        return CallFit.from_probes(probes, timings) if probes else None
-    except (TypeError, KeyError, ValueError):
+    except (TypeError, KeyError, ValueError, AttributeError):
         return None  # absent or malformed: measure again
+    plausible = all(p > 0 and g >= 0 for p, g in probes) and all(p > 0 and 0 <= s < 1e6 for p, s in timings)
+    return CallFit.from_probes(probes, timings) if probes and plausible else None
 
 
 def _store(backend: Backend, threads: int | None, fit: CallFit) -> None:
@@ -134,6 +135,8 @@ def measure_fit(backend: Backend, threads: int | None, budget: int | None = None
             probes.append((pixels, growth))
             timings.append((pixels, seconds))
         fit = CallFit.from_probes(probes, timings)
+        backend.release()
+        return_freed_memory()
         if use_cache:
             _store(backend, threads, fit)
         return fit

@@ -15,11 +15,10 @@ from effrestore.metadata import ModelMeta
 from effrestore.runtime import planner
 from effrestore.runtime.backends import Backend, open_backend
 from effrestore.runtime.io import ImageInfo, read_image, write_image
-from effrestore.runtime.memory import parse_bytes
+from effrestore.runtime.options import check_threads, parse_budget
 from effrestore.runtime.tiling import TileGrid
 
 DEFAULT_BUDGET_FRACTION = 0.6  # without --mem-budget: 60% of the memory available at start
-MAX_THREADS = 1024  # more is a typo (each thread costs a stack; 100000 exhausted memory)
 TileProgress = Callable[[int, int], None]
 
 
@@ -129,15 +128,16 @@ class Restorer:
         `effrestore.runtime.precision`); `restorer.backend.note` says why a request was not followed."""
         from effrestore.zoo import require_entry
 
+        if not isinstance(source, (str, Path)):
+            raise ConfigError(f"Restorer.load takes a model path or shipped model name, got {type(source).__name__}")
         path = Path(source)
         if not path.exists():
             path = require_entry(str(source)).onnx
         tile_value = _parse_tile(tile)
         if tile_overlap is not None and tile_overlap < 0:
             raise ConfigError(f"tile overlap must be >= 0, got {tile_overlap}")
-        budget = parse_bytes(mem_budget) if mem_budget is not None else None
-        if threads is not None and not 1 <= threads <= MAX_THREADS:
-            raise ConfigError(f"threads must be between 1 and {MAX_THREADS}, got {threads}")
+        budget = parse_budget(mem_budget)
+        check_threads(threads)
         opened = open_backend(path, backend, device, threads, meta, precision)
         if isinstance(tile_value, int) and tile_value % opened.meta.multiple_of:
             raise ConfigError(f"tile {tile_value} must be a multiple of {opened.meta.multiple_of} for this model")
@@ -182,8 +182,6 @@ class Restorer:
     def _split_channels(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if image.ndim == 2:
             image = image[..., None]
-        if image.ndim != 3:
-            raise ImageError(f"expected an H×W or H×W×C image, got shape {image.shape}")
         channels = image.shape[2]
         alpha = None
         if channels in (2, 4):
@@ -191,18 +189,17 @@ class Restorer:
         if image.shape[2] != self.meta.in_channels:
             if image.shape[2] == 1 and self.meta.in_channels == 3:
                 image = np.repeat(image, 3, axis=2)
-            else:
+            elif image.shape[2] == 3:
                 raise ImageError(
-                    f"the model takes {self.meta.in_channels}-channel images, this one has {image.shape[2]} colour "
-                    f"channel(s); use a {'colour' if image.shape[2] == 3 else 'grayscale'} model"
+                    f"the model takes {self.meta.in_channels}-channel images and this one is colour; use a colour "
+                    "model (e.g. denoise-color)"
                 )
         return image, alpha
 
     def restore(self, image: np.ndarray, progress: TileProgress | None = None) -> np.ndarray:
         """Restores an H×W or H×W×C image (uint8, uint16, or float32 on [0, 1]); returns the same layout and
         dtype, (scale·H)×(scale·W), alpha carried through."""
-        if image.dtype not in (np.uint8, np.uint16, np.float32):
-            raise ImageError(f"unsupported dtype {image.dtype}; use uint8, uint16 or float32 in [0, 1]")
+        image = _checked_image(image)
         started = time.monotonic()
         tracker = self.backend.memory_tracker()
         tracker.reset()
@@ -299,6 +296,34 @@ class Restorer:
             raise ImageError(f"{dst.parent}: output folder does not exist")
         image, info = read_image(src, max_pixels)
         return write_image(dst, self.restore(image, progress), info, overwrite=overwrite)
+
+
+def _checked_image(image: object) -> np.ndarray:
+    """`image` as an H×W or H×W×C array (C = 1-4, channels last) in native byte order, or a typed error that
+    says what to pass instead."""
+    if not isinstance(image, np.ndarray):
+        hint = " (convert a PIL image with numpy.asarray(img))" if type(image).__module__.startswith("PIL") else ""
+        raise ImageError(f"restore takes a numpy array, got {type(image).__name__}{hint}")
+    if image.dtype.byteorder == ">":
+        image = image.astype(image.dtype.newbyteorder("="))
+    if image.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ImageError(f"unsupported dtype {image.dtype}; use uint8, uint16 or float32 in [0, 1]")
+    if image.ndim not in (2, 3):
+        raise ImageError(f"expected an H×W or H×W×C image, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageError(f"the image is empty ({image.shape[1]}×{image.shape[0]} pixels)")
+    if image.ndim == 3 and not 1 <= image.shape[2] <= 4:
+        advice = (
+            "it looks channels-first: pass image.transpose(1, 2, 0)"
+            if image.shape[0] <= 4
+            else "split multi-band images into arrays of 1-4 channels"
+        )
+        raise ImageError(
+            f"expected H×W×C with 1-4 channels last (gray, gray+alpha, RGB, RGBA), got shape {image.shape}; {advice}"
+        )
+    if image.dtype == np.float32 and not np.isfinite(image).all():
+        raise ImageError("the input image has NaN or Inf values; replace them (e.g. numpy.nan_to_num) first")
+    return image
 
 
 def _parse_tile(tile: str | int) -> int | str:

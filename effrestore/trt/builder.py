@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import shlex
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ def onnx_facts(path: Path) -> OnnxFacts:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return OnnxFacts(
         digest,
-        ModelMeta.from_props(props),
+        ModelMeta.from_props(props, path),
         model.graph.input[0].name,
         model.graph.output[0].name,
         tuple(sorted(plugins, key=lambda p: p.name)),
@@ -233,9 +234,9 @@ def _build_plan(
         parsed = parser.parse_from_file(str(prepared))
     if not parsed:
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        command = shlex.join(["effrestore", "inspect", str(onnx_path), "--target", where.flavour.name])
         raise EngineError(
-            f"{onnx_path}: TensorRT's ONNX parser refused the model: {errors}. "
-            f"`effrestore inspect {onnx_path} --target {where.flavour.name}` lists the unsupported parts"
+            f"{onnx_path}: TensorRT's ONNX parser refused the model: {errors}. `{command}` lists the unsupported parts"
         )
     config = builder.create_builder_config()
     if options.workspace is not None:

@@ -39,7 +39,7 @@ def test_bench_rows(models_dir: Path) -> None:
     table = bench("--model", str(models_dir / "conv.onnx"), "--sizes", "64", "--repeats", "1")
     assert table.returncode == 0 and "MP/s" in table.stdout
     bad = bench("--model", str(models_dir / "conv.onnx"), "--sizes", "64,big")
-    assert bad.returncode == 2 and "comma-separated integers" in bad.stderr
+    assert bad.returncode == 2 and "comma-separated numbers" in bad.stderr
     budget = ("--mem-budget", "200MiB", "--repeats", "1", "--json")
     mixed = bench("--model", str(models_dir / "conv.onnx"), "--sizes", "64,2048", *budget)
     small, big = json.loads(mixed.stdout)

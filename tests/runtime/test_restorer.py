@@ -70,8 +70,11 @@ def test_dtypes_channels_alpha_and_stats(models_dir: Path) -> None:
     assert (stats.backend, stats.precision) == ("openvino", "fp32")
     gray = Restorer.load(models_dir / "conv-gray.onnx").restore(np.zeros((1, 1), np.uint8))  # a 1×1 image
     assert gray.shape == (1, 1)
-    with pytest.raises(ImageError, match="3-channel"):
+    with pytest.raises(ImageError, match="split multi-band"):
         Restorer.load(models_dir / "conv.onnx").restore(np.zeros((8, 8, 5), np.uint8))
+    with pytest.raises(ImageError, match="colour model"):
+        gray_model = Restorer.load(models_dir / "conv-gray.onnx")
+        gray_model.restore(np.zeros((8, 8, 3), np.uint8))
 
 
 def cold_cache(folder: Path) -> dict[str, str]:

@@ -14,8 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from effrestore.cli import _options
-from effrestore.cli._errors import reports_errors
-from effrestore.errors import ConfigError, EffrestoreError
+from effrestore.errors import EffrestoreError
 from effrestore.runtime.memory import format_bytes
 
 _WORKER = """
@@ -84,7 +83,6 @@ def bench_one(
     }
 
 
-@reports_errors
 def bench(
     model: Annotated[str, typer.Option(help="ONNX file or checkpoint to time.")],
     sizes: Annotated[str, typer.Option(help="Square input sizes, comma-separated.")] = "512,1024,2048",
@@ -92,13 +90,13 @@ def bench(
         str, typer.Option(help="Backends to compare, comma-separated: auto, onnxruntime, openvino, torch, tensorrt.")
     ] = "auto",
     precision: _options.Precision = "auto",
-    repeats: Annotated[int, typer.Option(help="Timed runs per size (the median is reported).")] = 3,
-    threads: Annotated[int | None, typer.Option(help="CPU threads per backend.")] = None,
+    repeats: Annotated[int, typer.Option(help="Timed runs per size (the median is reported).", min=1)] = 3,
+    threads: Annotated[int | None, _options.threads_option("CPU threads per backend.")] = None,
     tile: Annotated[
         int | None, typer.Option(help="Run in tiles of this size (the default is the whole image in one call).")
     ] = None,
     mem_budget: Annotated[
-        str | None, typer.Option(help="Memory budget for the runs (default: 60% of available memory).")
+        str | None, _options.mem_budget_option("Memory budget for the runs (default: 60% of available memory).")
     ] = None,
     device: Annotated[
         str | None, typer.Option(help="Device for the backends, e.g. cpu or cuda:0 (default: the backend's choice).")
@@ -111,10 +109,7 @@ def bench(
     Whole images by default; --tile N measures tiled restoration for sizes that do not fit in memory whole. A
     cell that fails (over the memory budget, say) gets a row with its error, the others still run, and the
     exit code is 1."""
-    try:
-        side_list = [int(s) for s in sizes.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--sizes takes comma-separated integers, got {sizes!r}") from None
+    side_list = _options.number_list(sizes, "--sizes", int, 1, "512,1024")
     cells = [(b.strip(), size) for b in backends.split(",") for size in side_list]
     rows = []
     with Progress(transient=True, disable=as_json) as progress:

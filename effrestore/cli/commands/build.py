@@ -8,12 +8,10 @@ from typing import Annotated
 
 import typer
 
-from effrestore.cli._errors import reports_errors
 from effrestore.errors import ConfigError
 from effrestore.runtime.memory import parse_bytes
 
 
-@reports_errors
 def build(
     onnx_file: Annotated[Path, typer.Argument(help="The .onnx model (from `effrestore export`).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Engine file to write (.plan).")],

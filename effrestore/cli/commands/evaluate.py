@@ -12,15 +12,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from effrestore.cli import _options
-from effrestore.cli._errors import reports_errors, stderr
+from effrestore.cli._errors import print_note
 from effrestore.errors import ConfigError, MemoryBudgetError
-
-
-def _parse_sigmas(text: str) -> list[float]:
-    try:
-        return [float(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--sigma takes comma-separated numbers like 15,25,50, got {text!r}") from None
 
 
 def _conditions(scale: int, sigma: str | None) -> list:
@@ -29,10 +22,11 @@ def _conditions(scale: int, sigma: str | None) -> list:
 
     if scale != 1 and sigma is not None:
         raise ConfigError(f"--sigma is for denoisers; this is a ×{scale} super-resolution model (drop --sigma)")
-    return standard_conditions(scale, _parse_sigmas(sigma) if sigma else STANDARD_SIGMAS)
+    return standard_conditions(
+        scale, _options.number_list(sigma, "--sigma", float, 0.0, "15,25,50") if sigma else STANDARD_SIGMAS
+    )
 
 
-@reports_errors
 def evaluate(
     model: Annotated[str, typer.Argument(help="Checkpoint (.safetensors/.pth), ONNX file or zoo name.")],
     data: Annotated[Path, typer.Option("--data", help="Folder of clean evaluation images.")],
@@ -52,7 +46,7 @@ def evaluate(
     ] = False,
     mem_budget: Annotated[
         str | None,
-        typer.Option(help="Memory budget for one whole image (default: 60% of available memory)."),
+        _options.mem_budget_option("Memory budget for one whole image (default: 60% of available memory)."),
     ] = None,
     backend: _options.Backend = "auto",
     precision: _options.Precision = "auto",
@@ -73,7 +67,7 @@ def evaluate(
         model, backend=backend, tile="none", ensemble=ensemble, mem_budget=mem_budget, precision=precision
     )
     if restorer.backend.note:
-        stderr.print(f"note: {restorer.backend.note}", highlight=False, soft_wrap=True)
+        print_note(restorer.backend.note)
     conditions = _conditions(restorer.meta.scale, sigma)
     for name in baseline:
         baseline_method(name, conditions[0])  # an unknown or unavailable baseline fails before any work

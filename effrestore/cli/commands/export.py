@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from effrestore._lazy import require
-from effrestore.cli._errors import reports_errors
 from effrestore.errors import ExportError
 
 
@@ -25,7 +24,6 @@ def _parse_static(text: str | None) -> tuple[int, int] | None:
     return height, width
 
 
-@reports_errors
 def export(
     model: Annotated[str, typer.Argument(help="Registered model name or checkpoint (.safetensors/.pth).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the .onnx file.")],
@@ -38,6 +36,7 @@ def export(
     fp16: Annotated[bool, typer.Option("--fp16", help="Append the fp16 pass (fp32 islands kept).")] = False,
     passes: Annotated[str | None, typer.Option(help="Comma-separated rewrite passes, replacing the defaults.")] = None,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check ONNX Runtime vs torch.")] = True,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Export a model to ONNX, apply rewrite passes, verify parity with torch, then write atomically."""
@@ -57,13 +56,14 @@ def export(
         attention_ops=attention_ops,
         passes=names,
         verify_parity=verify,  # type: ignore[arg-type]
+        overwrite=overwrite,
     )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
         return
-    console = Console()
+    console = Console(markup=False, highlight=False)  # names and paths come from files
     console.print(
-        f"[bold]{report.path}[/]: opset {report.opset}, input {report.input_shape}, {report.nodes} nodes, "
+        f"{report.path}: opset {report.opset}, input {report.input_shape}, {report.nodes} nodes, "
         f"attention ops {report.attention_ops}, {report.seconds}s"
     )
     for record in report.passes:

@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 
 from effrestore._lazy import require
-from effrestore.cli._errors import reports_errors
 from effrestore.errors import ConfigError
 from effrestore.metadata import METADATA_PREFIX
 from effrestore.runtime.memory import format_bytes
@@ -97,46 +96,41 @@ def tensorrt_findings(path: Path, target: str) -> dict:
 
 
 def _print_plan(console: Console, info: dict) -> None:
-    console.print(f"[bold]{info['path']}[/]  TensorRT engine")
+    console.print(f"{info['path']}  TensorRT engine")
     manifest = info["manifest"]
     if manifest:
         gpu = manifest["gpu"]
         console.print(
             f"  built with {manifest['flavour']} {manifest['tensorrt_version']} on "
             f"{gpu['name'] or 'a machine without GPU'}"
-            f" for compute capability {', '.join(gpu['compute_capabilities'])}, precision {manifest['precision']}",
-            markup=False,
+            f" for compute capability {', '.join(gpu['compute_capabilities'])}, precision {manifest['precision']}"
         )
         for p in manifest["profiles"]:
             known = p["device_memory"] is not None
             memory = format_bytes(p["device_memory"]) if known else "read from the engine when loaded"
-            console.print(
-                f"  profile min {p['min']} opt {p['opt']} max {p['max']}: device memory {memory}", markup=False
-            )
+            console.print(f"  profile min {p['min']} opt {p['opt']} max {p['max']}: device memory {memory}")
         console.print(f"  model: {manifest['model'].get('name') or '?'} ({manifest['model'].get('task')})")
     header = info["header"]
     console.print(
         f"  plan header: {header['flavour'] + ' plan' if header['is_tensorrt_plan'] else 'not a TensorRT plan'}"
-        + (f", version {header['tensorrt_version']}" if header["tensorrt_version"] else ""),
-        markup=False,
+        + (f", version {header['tensorrt_version']}" if header["tensorrt_version"] else "")
     )
     local = info["local"]
     gpus = ", ".join(f"{g['name']} ({g['compute_capability']})" for g in local["gpus"]) or "none"
     versions = ", ".join(f"{name} {version or 'not installed'}" for name, version in local["tensorrt_versions"].items())
-    console.print(f"  this machine: {versions}; GPU {gpus}", markup=False)
+    console.print(f"  this machine: {versions}; GPU {gpus}")
     for note in info["notes"]:
-        console.print(f"  note: {note}", markup=False)
+        console.print(f"  note: {note}")
     if info["runs_here"]:
-        console.print("  [green]it will run here[/]")
+        console.print("  it will run here")
         return
-    console.print("  [red]cannot run here:[/]")
+    console.print("  cannot run here:")
     for problem in info["problems"]:
-        console.print(f"    - {problem}", markup=False)
+        console.print(f"    - {problem}")
     if info["rebuild_command"]:
-        console.print(f"  rebuild it on the target machine with:\n    {info['rebuild_command']}", markup=False)
+        console.print(f"  rebuild it on the target machine with:\n    {info['rebuild_command']}")
 
 
-@reports_errors
 def inspect(
     path: Annotated[Path, typer.Argument(help="An .onnx model or a TensorRT .plan engine.")],
     target: Annotated[
@@ -157,7 +151,7 @@ def inspect(
         raise ConfigError(f"{path}: inspect reads .onnx models and .plan engines")
     if target not in (None, "tensorrt", "tensorrt-rtx"):
         raise ConfigError(f"--target must be 'tensorrt' or 'tensorrt-rtx', got {target!r}")
-    console = Console()
+    console = Console(markup=False, highlight=False)  # names and paths come from files
     if suffix != ".onnx":
         info = inspect_plan(path)
         if as_json:
@@ -173,7 +167,7 @@ def inspect(
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
-    console.print(f"[bold]{info['path']}[/]  opsets {info['opsets']}  {info['nodes']} nodes")
+    console.print(f"{info['path']}  opsets {info['opsets']}  {info['nodes']} nodes")
     for key, value in info["metadata"].items():
         console.print(f"  {key} = {value}")
     for kind in ("inputs", "outputs"):
@@ -185,9 +179,9 @@ def inspect(
     verdict = "yes" if info["onnxruntime_runnable"] else f"no: {info['onnxruntime_error']}"
     console.print(f"  ONNX Runtime can run it as is: {verdict}")
     if "tensorrt" in info:
-        console.print(f"  {target}: {info['tensorrt']['verdict']}", markup=False)
+        console.print(f"  {target}: {info['tensorrt']['verdict']}")
         for finding in info["tensorrt"]["findings"]:
             where = f" [{finding['op']} {finding['node']}]" if finding["op"] else ""
-            console.print(f"    {finding['severity']}: {finding['message']}{where}", markup=False)
+            console.print(f"    {finding['severity']}: {finding['message']}{where}")
         if any(f["severity"] == "error" for f in info["tensorrt"]["findings"]):
             raise typer.Exit(1)

@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from effrestore.cli._errors import reports_errors
 from effrestore.zoo import DEFAULT_MODEL, list_zoo
 
 COST_SIZE = 256
@@ -50,7 +49,6 @@ def config_rows() -> list[dict]:
     return rows
 
 
-@reports_errors
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")] = False,
 ) -> None:
@@ -60,7 +58,7 @@ def models(
     if as_json:
         typer.echo(json.dumps({"shipped": shipped, "configs": configs}, indent=2))
         return
-    console = Console()
+    console = Console(markup=False, highlight=False)  # names and paths come from files
     table = Table(title="shipped models (OpenVINO or ONNX Runtime, no torch needed)")
     for column in ("name", "task", "attention", "validation PSNR (dB)", "baseline PSNR (dB)"):
         table.add_column(column)
@@ -81,8 +79,7 @@ def models(
     console.print(table)
     if not has_torch:
         console.print(
-            "registered configurations: install the export extra to list them (pip install 'effrestore[export]')",
-            markup=False,
+            "registered configurations: install the export extra to list them (pip install 'effrestore[export]')"
         )
         return
     table = Table(title="registered configurations")

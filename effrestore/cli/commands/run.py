@@ -9,36 +9,49 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from effrestore.cli import _options
-from effrestore.cli._errors import reports_errors, stderr
+from effrestore.cli._errors import print_note, stderr
 from effrestore.errors import ConfigError, EffrestoreError, ImageError
 from effrestore.runtime.io import SUFFIXES
 from effrestore.runtime.memory import format_bytes
 
+OUTPUT_TAG = ".restored"
+
 if TYPE_CHECKING:
-    from effrestore.runtime import RestoreStats
+    from effrestore.runtime import Restorer, RestoreStats
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Files, folders (their images, sorted) and glob patterns -> image paths, in the given order."""
+    """Files, folders (their images, sorted) and glob patterns -> image paths, in the given order. A path that
+    exists is taken as it is (`IMG [1].png` is a name, not a pattern); folders leave out earlier outputs
+    (`*.restored.*`), which are results, not inputs."""
     paths: list[Path] = []
     for item in inputs:
-        candidates = [Path(p) for p in sorted(glob.glob(item))] if any(c in item for c in "*?[") else [Path(item)]
-        if not candidates:
-            raise ImageError(f"{item}: the pattern matches no files")
+        if Path(item).exists():
+            candidates = [Path(item)]
+        elif any(c in item for c in "*?["):
+            candidates = [Path(p) for p in sorted(glob.glob(item))]
+            if not candidates:
+                raise ImageError(f"{item}: no such file, and as a pattern it matches no files")
+        else:
+            raise ImageError(f"{item}: no such file or folder")
         for path in candidates:
             if path.is_dir():
-                paths.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES))
-            elif path.exists():
-                paths.append(path)
+                paths.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and not is_output(p)))
             else:
-                raise ImageError(f"{path}: no such file or folder")
+                paths.append(path)
     if not paths:
         raise ImageError("no input images found")
     return paths
+
+
+def is_output(path: Path) -> bool:
+    """Whether `path` is named like a result of `effrestore run` (x.restored.png)."""
+    return path.stem.endswith(OUTPUT_TAG)
 
 
 def take_shard(paths: list[Path], spec: str | None) -> list[Path]:
@@ -62,10 +75,27 @@ def output_for(src: Path, output: Path | None, out_dir: Path | None, count: int)
         return output
     if out_dir is not None:
         return out_dir / src.name
-    return src.with_name(f"{src.stem}.restored{src.suffix}")
+    return src.with_name(f"{src.stem}{OUTPUT_TAG}{src.suffix}")
 
 
-@reports_errors
+def check_jobs(jobs: list[tuple[Path, Path]]) -> None:
+    """Refuses, before any work, outputs that would replace an input or another output of the same run."""
+    inputs = {src.resolve() for src, _ in jobs}
+    seen: dict[Path, Path] = {}
+    for src, dst in jobs:
+        target = dst.resolve()
+        if target in inputs:
+            raise ImageError(
+                f"{dst}: would replace an input image; give --out-dir a folder other than the inputs' folder"
+            )
+        if target in seen:
+            raise ImageError(
+                f"{seen[target]} and {src} would both be written to {dst}; restore them in separate runs or "
+                "into separate --out-dir folders"
+            )
+        seen[target] = src
+
+
 def run(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (one input).")] = None,
@@ -75,11 +105,11 @@ def run(
     backend: _options.Backend = "auto",
     precision: _options.Precision = "auto",
     device: Annotated[str | None, typer.Option(help="cpu, cuda (or tensorrt for ONNX Runtime's EP).")] = None,
-    mem_budget: Annotated[str | None, typer.Option(help="Peak process memory, e.g. 1.5GiB or 800MB.")] = None,
+    mem_budget: Annotated[str | None, _options.mem_budget_option("Peak process memory, e.g. 1.5GiB or 800MB.")] = None,
     tile: Annotated[str, typer.Option(help="auto (largest under the budget), none (whole image) or pixels.")] = "auto",
     tile_overlap: Annotated[int | None, typer.Option(help="Per-side tile overlap in input pixels.")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for the backend.")] = None,
-    max_pixels: Annotated[int | None, typer.Option(help="Raise the decompression-bomb pixel limit.")] = None,
+    threads: Annotated[int | None, _options.threads_option("CPU threads for the backend.")] = None,
+    max_pixels: _options.MaxPixels = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     skip_existing: Annotated[
         bool, typer.Option("--skip-existing", help="Leave inputs whose output exists (resume an interrupted job).")
@@ -112,6 +142,7 @@ def run(
         raise ConfigError("give --overwrite or --skip-existing, not both")
     paths = take_shard(expand_inputs(inputs), shard)
     jobs = [(p, output_for(p, output, out_dir, len(paths))) for p in paths]
+    check_jobs(jobs)
     existing = [dst for _, dst in jobs if dst.exists()]
     if existing and not (overwrite or skip_existing):
         raise ImageError(
@@ -126,26 +157,62 @@ def run(
             typer.echo(json.dumps(rows, indent=2))
         return
     source = engine if engine is not None else (model or DEFAULT_MODEL)
-    restorer = Restorer.load(
-        source,
-        backend="tensorrt" if engine is not None else backend,
-        device=device,
-        mem_budget=mem_budget,
-        tile=tile,
-        tile_overlap=tile_overlap,
-        threads=threads,
-        ensemble=ensemble,
-        precision=precision,
-    )
-    if restorer.backend.note:
-        stderr.print(f"note: {restorer.backend.note}", highlight=False, soft_wrap=True)
+    try:
+        restorer = Restorer.load(
+            source,
+            backend="tensorrt" if engine is not None else backend,
+            device=device,
+            mem_budget=mem_budget,
+            tile=tile,
+            tile_overlap=tile_overlap,
+            threads=threads,
+            ensemble=ensemble,
+            precision=precision,
+        )
+        if restorer.backend.note:
+            print_note(restorer.backend.note)
+        failures = restore_jobs(restorer, jobs, rows, overwrite, max_pixels, keep_going, as_json)
+    except EffrestoreError as exc:
+        if as_json:  # the rows so far, and the images the error left unrestored
+            done = {row["input"] for row in rows}
+            stopped = [
+                {"input": str(src), "output": str(dst), "error": str(exc), "run_stopped": True}
+                for src, dst in jobs
+                if str(src) not in done
+            ]
+            typer.echo(json.dumps(rows + stopped, indent=2))
+        raise
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        backend_used = restorer.backend
+        title = f"restored with {source} ({backend_used.name}, {backend_used.precision}, {backend_used.device})"
+        Console().print(summary_table(title, rows))
+    if failures:
+        stderr.print(f"[bold red]{len(failures)} of {len(jobs)} images failed:[/]", highlight=False)
+        for failure in failures:
+            stderr.print(f"  {escape(failure)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def restore_jobs(
+    restorer: Restorer,
+    jobs: list[tuple[Path, Path]],
+    rows: list[dict],
+    overwrite: bool,
+    max_pixels: int | None,
+    keep_going: bool,
+    quiet: bool,
+) -> list[str]:
+    """Restores each (input, output) with progress bars, appending a row per image; returns the failures
+    `keep_going` let through (one line each, naming the input once)."""
     failures = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=as_json, transient=True) as progress:
+    with Progress(*columns, disable=quiet, transient=True) as progress:
         files = progress.add_task("images", total=len(jobs))
         tiles = progress.add_task("tiles", total=None)
         for src, dst in jobs:
-            progress.update(tiles, description=f"tiles of {src.name}", completed=0, total=None)
+            progress.update(tiles, description=f"tiles of {escape(src.name)}", completed=0, total=None)
             try:
                 restorer.restore_file(
                     src,
@@ -157,22 +224,13 @@ def run(
             except EffrestoreError as exc:
                 if not keep_going:
                     raise
-                failures.append(f"{src}: {exc}")
-                rows.append({"input": str(src), "output": str(dst), "error": str(exc)})
+                message = str(exc)
+                failures.append(message if message.startswith(str(src)) else f"{src}: {message}")
+                rows.append({"input": str(src), "output": str(dst), "error": message})
             else:
                 rows.append({"input": str(src), "output": str(dst), **stats_row(restorer.last_stats)})
             progress.advance(files)
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-    else:
-        backend_used = restorer.backend
-        title = f"restored with {source} ({backend_used.name}, {backend_used.precision}, {backend_used.device})"
-        Console().print(summary_table(title, rows))
-    if failures:
-        stderr.print(f"[bold red]{len(failures)} of {len(jobs)} images failed:[/]", highlight=False)
-        for failure in failures:
-            stderr.print(f"  {failure}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+    return failures
 
 
 def stats_row(stats: RestoreStats) -> dict:

@@ -11,10 +11,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from effrestore._lazy import require
-from effrestore.cli._errors import reports_errors
+from effrestore.cli import _options
 
 
-@reports_errors
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (training state and final model).")],
     data: Annotated[list[Path], typer.Option("--data", help="Image folder to crop from; repeat for more.")] = [],  # noqa: B006
@@ -37,7 +36,7 @@ def train(
     max_sigma: Annotated[float, typer.Option(help="Noise sigma drawn from U[0, max] on the [0,255] scale.")] = 55.0,
     seed: Annotated[int, typer.Option(help="Seed for initialisation and for every batch.")] = 0,
     device: Annotated[str, typer.Option(help="Where the model trains: cpu, cuda or cuda:N.")] = "cpu",
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
+    threads: Annotated[int | None, _options.threads_option("torch CPU threads (default: torch's choice).")] = None,
     checkpoint_minutes: Annotated[float, typer.Option(help="Save the training state this often.")] = 5.0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
     max_steps: Annotated[int | None, typer.Option(help="Stop (resumably) after this step.")] = None,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from effrestore.cli._errors import reports_errors
+from effrestore.cli import _options
 from effrestore.errors import ConfigError
 
 
-@reports_errors
 def triton_repo(
     model: Annotated[str, typer.Argument(help="ONNX file (from `effrestore export`) or shipped model name.")],
     repository: Annotated[Path, typer.Option("--output", "-o", help="Model repository folder.")],
@@ -20,8 +20,10 @@ def triton_repo(
         str,
         typer.Option(help="python: whole images, tiled under --mem-budget in the server; onnx: tensors, client tiles."),
     ] = "python",
-    mem_budget: Annotated[str | None, typer.Option(help="python flavour: memory budget per model instance.")] = None,
-    threads: Annotated[int | None, typer.Option(help="python flavour: CPU threads per instance.")] = None,
+    mem_budget: Annotated[
+        str | None, _options.mem_budget_option("python flavour: memory budget per model instance.")
+    ] = None,
+    threads: Annotated[int | None, _options.threads_option("python flavour: CPU threads per instance.")] = None,
     image_dtype: Annotated[
         str, typer.Option(help="python flavour: uint8 or uint16 images (IMAGE and RESTORED).")
     ] = "uint8",
@@ -41,8 +43,11 @@ def triton_repo(
     path = Path(model)
     if path.suffix.lower() != ".onnx":
         if path.exists():
-            raise ConfigError(f"{path}: Triton serves ONNX; export it first with `effrestore export {path} -o m.onnx`")
+            command = shlex.join(["effrestore", "export", str(path), "-o", "m.onnx"])
+            raise ConfigError(f"{path}: Triton serves ONNX; export it first with `{command}`")
         path = require_entry(model).onnx
+    if repository.exists() and not repository.is_dir():
+        raise ConfigError(f"{repository}: exists and is not a folder; -o names the model repository folder")
     folder = write_triton_model(
         path,
         repository,

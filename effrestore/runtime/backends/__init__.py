@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import shlex
 from pathlib import Path
 
 from effrestore.errors import BackendUnavailableError, ConfigError
 from effrestore.metadata import ModelMeta
+from effrestore.onnx_files import external_data_files
 from effrestore.runtime.backends.base import Backend
 
 CHECKPOINT_SUFFIXES = {".safetensors", ".pth", ".pt", ".ckpt"}
@@ -51,14 +53,17 @@ def open_backend(
     if backend == "tensorrt":
         if suffix != ".plan":
             raise BackendUnavailableError(
-                f"{path}: the TensorRT backend runs engines; build one with `effrestore build {path} -o "
-                f"{path.with_suffix('.plan')}`, or run this file with --backend onnxruntime"
+                f"{path}: the TensorRT backend runs engines; build one with "
+                f"`{shlex.join(['effrestore', 'build', str(path), '-o', str(path.with_suffix('.plan'))])}`, or run "
+                "this file with --backend onnxruntime"
             )
         from effrestore.runtime.backends.tensorrt import TensorRTBackend
 
         return TensorRTBackend(path, device)
     if backend in ("onnxruntime", "openvino") and suffix != ".onnx":
         raise ConfigError(f"{path}: the {backend} backend runs .onnx files; export it with `effrestore export`")
+    if suffix == ".onnx":
+        external_data_files(path)  # refuses data outside the model's folder before any runtime reads it
     if backend == "openvino":
         return _open_openvino(path, device or "cpu", threads, meta, precision)
     if backend == "onnxruntime":

@@ -29,6 +29,10 @@ class Backend(abc.ABC):
         """Gets ready for inputs of `shape` (a backend that compiles per shape compiles here), so a timed call
         measures inference only."""
 
+    def release(self) -> None:  # noqa: B027 (optional hook, nothing to do by default)
+        """Frees per-shape state kept for speed (compiled shapes); the next call rebuilds what it needs. The
+        planner calls it after calibrating, so the probes' shapes do not count against the budget."""
+
     def tile_sizes(self) -> tuple[int, ...] | None:
         """The only tile sizes the model accepts (an engine's profiles), or None for any multiple_of size."""
         return None
@@ -80,4 +84,4 @@ def onnx_meta(path: Path, props: dict[str, str], given: ModelMeta | None) -> Mod
             f"{path}: the model has no effrestore.* metadata (scale, channels, multiple_of); export it with "
             "`effrestore export`, or pass meta=ModelMeta(...) to Restorer.load"
         )
-    return ModelMeta.from_props(props)
+    return ModelMeta.from_props(props, path)

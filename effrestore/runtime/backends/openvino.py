@@ -116,6 +116,10 @@ class OpenVinoBackend(Backend):
         with self._lock:
             self._request(tuple(shape))
 
+    def release(self) -> None:
+        with self._lock:
+            self._compiled.clear()
+
     def _run(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
             request = self._request(batch.shape)
