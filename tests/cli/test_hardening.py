@@ -208,3 +208,9 @@ def test_api_refuses_what_it_cannot_restore(folder: Path) -> None:
             Restorer.load(source)  # type: ignore[arg-type]
     with pytest.raises(ModelMetadataError, match=r"effrestore\.overlap"):
         ModelMeta(overlap=-1)
+
+
+def test_debug_shows_the_traceback(folder: Path) -> None:
+    identity_model(folder / "forged.onnx", {"effrestore.multiple_of": "0"})
+    result = cli("--debug", "run", "img.png", "-o", "out.png", "--model", "forged.onnx", cwd=folder)
+    assert result.returncode != 0 and "Traceback" in result.stderr and "ModelMetadataError" in result.stderr
