@@ -23,7 +23,7 @@ from effrestore.runtime.cache import cache_path, read_entries, store_entry
 from effrestore.runtime.memory import current_rss, format_bytes, return_freed_memory
 from effrestore.runtime.tiling import TileGrid
 
-PROBE_SIDES = (64, 128, 192, 256, 384, 512)  # each runs only while its predicted peak fits the budget
+PROBE_SIDES = (64, 80, 96, 128, 192, 256, 384, 512)  # each runs only while its predicted peak fits the budget
 TILE_LADDER = (64, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024, 1280, 1536, 2048, 3072, 4096)
 SAFETY = 1.3  # planned peaks carry a 30% margin over the fitted prediction (ORT peaks jump by size)
 CACHE_VERSION = 3
@@ -98,12 +98,14 @@ def _store(backend: Backend, threads: int | None, fit: CallFit) -> None:
 
 def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[int, int, float]:
     """(pixels, peak memory growth in bytes, seconds) of one backend call on a batch×C×height×width input.
-    The peak covers the backend's preparation for the shape (compilation) and a first call; the time is a
-    second call's, since a first call after compiling pays one-off costs (OpenVINO: up to 2× at 128²-256²)
-    that would make the planner pick tiles by noise."""
+    The peak covers the backend's preparation for the shape (compilation) and a first call, measured from a
+    released backend and handed back after, as a first tile of that shape costs. The time is a second call's,
+    since a first call after compiling pays one-off costs (OpenVINO: up to 2× at 128²-256²) that would make
+    the planner pick tiles by noise."""
     shape = (batch, backend.meta.in_channels, height, width)
     tile = np.random.default_rng(height * width * batch).random(shape, dtype=np.float32)
     tracker = backend.memory_tracker()
+    _release(backend)  # earlier shapes, and freed pages the heap still holds, would hide growth
     before = tracker.current()
     tracker.reset()
     backend.prepare(shape)
@@ -111,12 +113,47 @@ def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[in
     started = time.perf_counter()
     backend.run(tile)
     seconds = time.perf_counter() - started
-    return height * width * batch, max(0, tracker.peak() - before), seconds
+    growth = max(0, tracker.peak() - before)
+    _release(backend)
+    return height * width * batch, growth, seconds
+
+
+def check_headroom(held: int, buffers: int, budget: int) -> None:
+    """Refuses a budget that the loaded process and the image's buffers already fill, before calibrating."""
+    if held + buffers >= budget:
+        raise MemoryBudgetError(
+            f"the budget {format_bytes(budget)} cannot be met: the process holds {format_bytes(held)} with the "
+            f"model loaded and the image's buffers take {format_bytes(buffers)}; the smallest budget that works "
+            f"is more than {format_bytes(held + buffers)}",
+            needed=held + buffers,
+            budget=budget,
+        )
+
+
+def probe_sides(multiple: int) -> list[int]:
+    """`PROBE_SIDES` rounded up to the model's alignment, without repeats."""
+    return sorted({-(-side // multiple) * multiple for side in PROBE_SIDES})
+
+
+def _probe_margin(probes: Sequence[tuple[int, int]], side: int) -> float:
+    """The growth the next probe may reach. From one probe, a line through the origin already bounds any
+    fixed-plus-linear cost from above; from more, the fitted line's extrapolation gets the planner's margin."""
+    predicted = CallFit.from_probes(probes).predict(side * side)
+    return predicted if len(probes) == 1 else SAFETY * predicted
+
+
+def _release(backend: Backend) -> None:
+    """Drops the probes' compiled shapes and hands their memory back: the planner's baseline is then the
+    process without them, and a planned peak counts the compile of its own tile shape once."""
+    backend.release()
+    return_freed_memory()
 
 
 def measure_fit(backend: Backend, threads: int | None, budget: int | None = None, use_cache: bool = True) -> CallFit:
     """The cached fit for this backend, or one measured now (and cached). Probes run smallest first, and
-    one whose predicted peak would pass `budget` is not run: calibrating stays inside the budget."""
+    one whose predicted peak would pass `budget` is not run: calibrating stays inside the budget. The first,
+    the smallest tile any plan uses, has nothing to predict it by: a budget it passes is one no plan meets
+    (`check_headroom` refuses those the process alone passes)."""
     known = backend.known_memory()
     if known is not None:
         return CallFit.from_probes(known)
@@ -124,19 +161,15 @@ def measure_fit(backend: Backend, threads: int | None, budget: int | None = None
         cached = _cached(backend, threads) if use_cache else None
         if cached is not None:
             return cached
-        backend.run(np.zeros((1, backend.meta.in_channels, 64, 64), np.float32))  # warm-up: lazy allocations
         probes: list[tuple[int, int]] = []
         timings: list[tuple[int, float]] = []
-        for side in PROBE_SIDES:
-            predicted = CallFit.from_probes(probes).predict(side * side) if probes else 0.0
-            if probes and budget is not None and current_rss() + SAFETY * predicted > budget:
+        for side in probe_sides(backend.meta.multiple_of):
+            if probes and budget is not None and current_rss() + _probe_margin(probes, side) > budget:
                 break
             pixels, growth, seconds = probe(backend, side, side)
             probes.append((pixels, growth))
             timings.append((pixels, seconds))
         fit = CallFit.from_probes(probes, timings)
-        backend.release()
-        return_freed_memory()
         if use_cache:
             _store(backend, threads, fit)
         return fit

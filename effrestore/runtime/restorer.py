@@ -217,6 +217,7 @@ class Restorer:
             if tracker.counts_host_buffers
             else 0
         )
+        planner.check_headroom(tracker.current(), buffers, budget)
         fit = self.memory_fit(budget - buffers)
         ladder = self.backend.tile_sizes()
         max_batch = 1 if ladder else 8  # an engine's profiles are built for batch 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,11 +14,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from PIL import Image
 
-from effrestore.errors import ConfigError, ImageError
+from effrestore.errors import ConfigError, ImageError, MemoryBudgetError
 from effrestore.runtime import Restorer
+from effrestore.runtime.planner import image_buffers
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "astronaut-noisy25.png"
@@ -100,6 +103,29 @@ def test_budget_holds_on_a_cold_cache(models_dir: Path, tmp_path: Path, backend:
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="peak RSS via /proc")
+def test_cold_calibration_stays_inside_a_tight_budget_and_its_advice_works(tmp_path: Path) -> None:
+    """The shipped default model on a cold cache: a budget too tight is refused without passing it while
+    calibrating, and the budget the refusal names works on another cold cache, inside itself."""
+    image = tmp_path / "in.png"
+    Image.open(SAMPLE).resize((512, 512), Image.BICUBIC).save(image)
+    command = ["run", str(image), "-o", str(tmp_path / "out.png"), "--threads", "2", "--json"]
+    tight = 240 * 2**20
+    code, _, stderr, child_peak = cli_with_peak(*command, "--mem-budget", "240MiB", env=cold_cache(tmp_path / "a"))
+    assert code == 2 and "smallest budget that works is about" in stderr, stderr
+    assert child_peak <= tight, child_peak / 2**20
+    advised = re.search(r"smallest budget that works is about (\d+) MiB", stderr)
+    assert advised, stderr
+    budget = int(advised.group(1)) * 2**20
+    code, stdout, stderr, child_peak = cli_with_peak(
+        *command, "--mem-budget", f"{advised.group(1)}MiB", env=cold_cache(tmp_path / "b")
+    )
+    assert code == 0, stderr
+    (stats,) = json.loads(stdout)
+    assert stats["measured_peak_bytes"] <= budget and child_peak <= budget, (stats, child_peak)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="peak RSS via /proc")
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_4k_under_700mib_budget_and_whole_image_refused(models_dir: Path, tmp_path: Path, backend: str) -> None:
     big = tmp_path / "4k.png"
@@ -147,9 +173,15 @@ def test_4k_under_700mib_budget_and_whole_image_refused(models_dir: Path, tmp_pa
 
 
 def test_impossible_budget_names_the_smallest(models_dir: Path) -> None:
-    restorer = Restorer.load(models_dir / "conv.onnx", mem_budget="10MB")
-    with pytest.raises(Exception, match="smallest budget that works is about"):
-        restorer.restore(np.zeros((64, 64, 3), np.uint8))
+    below_the_process = Restorer.load(models_dir / "conv.onnx", mem_budget="10MB")
+    with pytest.raises(MemoryBudgetError, match="smallest budget that works is more than"):
+        below_the_process.restore(np.zeros((64, 64, 3), np.uint8))
+    buffers = image_buffers(512, 512, 3, 3, 1, 1)
+    barely_above = Restorer.load(
+        models_dir / "conv.onnx", mem_budget=psutil.Process().memory_info().rss + buffers + 6 * 2**20
+    )
+    with pytest.raises(MemoryBudgetError, match="smallest budget that works is about"):
+        barely_above.restore(np.zeros((512, 512, 3), np.uint8))
 
 
 def test_runtime_without_torch(models_dir: Path, tmp_path: Path) -> None:

@@ -89,6 +89,7 @@ class OpenVinoBackend(Backend):
             self._compiled.clear()
             compiled = self._request((1, self.meta.in_channels, 64, 64)).get_compiled_model()
             chosen = compiled.get_property("INFERENCE_PRECISION_HINT")
+            self._compiled.clear()  # compiled only to ask: a shape is compiled when a call needs it
         self.precision = "bf16" if chosen == ov.Type.bf16 else "fp32"
 
     def _framework_props(self) -> dict[str, str]:
