@@ -1,15 +1,36 @@
-"""Reading a folder of images for training and evaluation (torch-free)."""
+"""Reading a folder of images for training and evaluation (torch-free): each file through the runtime's
+guarded reader (decompression-bomb limit, EXIF orientation, typed errors), then as 8-bit RGB or luminance,
+the form the standard training and evaluation protocols use."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from effrestore.errors import ConfigError
+from effrestore.runtime.io import read_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def as_8bit(array: np.ndarray, channels: int) -> np.ndarray:
+    """H×W×`channels` uint8 from a reader's array: 16-bit and float rounded to 8 bits, alpha dropped (the
+    datasets are opaque), gray repeated to RGB, RGB to luminance by Pillow's ITU-R 601 weights."""
+    if array.dtype == np.uint16:
+        array = ((array.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        array = np.clip(np.round(array.astype(np.float32) * 255), 0, 255).astype(np.uint8)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.shape[2] in (2, 4):
+        array = array[..., :-1]
+    if channels == 3 and array.shape[2] == 1:
+        return np.repeat(array, 3, axis=2)
+    if channels == 1 and array.shape[2] == 3:
+        return np.asarray(Image.fromarray(array).convert("L"))[..., None]
+    return np.ascontiguousarray(array)
 
 
 def read_image_folder(folder: str | Path, channels: int, *, recursive: bool = False) -> list[tuple[str, np.ndarray]]:
@@ -22,12 +43,4 @@ def read_image_folder(folder: str | Path, channels: int, *, recursive: bool = Fa
     )
     if not files:
         raise ConfigError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    images = []
-    for path in files:
-        try:
-            with Image.open(path) as img:
-                array = np.asarray(img.convert("RGB" if channels == 3 else "L"))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ConfigError(f"{path}: cannot read this image ({exc}); remove or replace it") from None
-        images.append((path.stem, array[..., None] if array.ndim == 2 else array))
-    return images
+    return [(path.stem, as_8bit(read_image(path)[0], channels)) for path in files]

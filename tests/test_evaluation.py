@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from effrestore.errors import ConfigError
+from effrestore.errors import ConfigError, ImageError
 from effrestore.evaluation import Downscale, Noise, baseline_method, evaluate, load_eval_images, luma, noisy_version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def test_bad_eval_folders(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no images found"):
         load_eval_images(tmp_path, 3)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ImageError, match="broken.png"):
         load_eval_images(tmp_path, 3)
 
 

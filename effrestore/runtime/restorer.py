@@ -296,7 +296,11 @@ class Restorer:
         if not dst.parent.is_dir():
             raise ImageError(f"{dst.parent}: output folder does not exist")
         image, info = read_image(src, max_pixels)
-        return write_image(dst, self.restore(image, progress), info, overwrite=overwrite)
+        try:
+            restored = self.restore(image, progress)
+        except ImageError as exc:  # what is wrong with the pixels: say which file holds them
+            raise ImageError(f"{src}: {exc}") from None
+        return write_image(dst, restored, info, overwrite=overwrite)
 
 
 def _checked_image(image: object) -> np.ndarray:

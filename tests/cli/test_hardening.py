@@ -8,11 +8,13 @@ import os
 import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+import tifffile
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
@@ -48,10 +50,21 @@ def identity_model(path: Path, props: dict[str, str] | None = None, external: st
     return path
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "effrestore", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+        [sys.executable, "-m", "effrestore", *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env
     )
+
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG that declares width×height RGB pixels and holds none: a decompression bomb's header."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    return path
 
 
 def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -214,3 +227,52 @@ def test_debug_shows_the_traceback(folder: Path) -> None:
     identity_model(folder / "forged.onnx", {"effrestore.multiple_of": "0"})
     result = cli("--debug", "run", "img.png", "-o", "out.png", "--model", "forged.onnx", cwd=folder)
     assert result.returncode != 0 and "Traceback" in result.stderr and "ModelMetadataError" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda entry: {"probes": "many", "timings": 3},
+        lambda entry: [1, 2, 3],
+        lambda entry: {"probes": [], "timings": []},
+        lambda entry: {"probes": [[-4096, 10], [0, -1]], "timings": entry["timings"]},
+        lambda entry: {"probes": entry["probes"], "timings": [["x", None]]},
+    ],
+)
+def test_a_corrupt_fit_cache_is_measured_again(folder: Path, corrupt: object) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
+    first = cli("run", "img.png", "-o", "a.png", "--model", "id.onnx", "--mem-budget", "4GiB", cwd=folder, env=env)
+    assert first.returncode == 0, first.stderr
+    (fits,) = (folder / "cache").rglob("memory-fits.json")
+    entries = json.loads(fits.read_text())
+    fits.write_text(json.dumps({key: corrupt(entry) for key, entry in entries.items()}))  # type: ignore[operator]
+    again = cli("run", "img.png", "-o", "b.png", "--model", "id.onnx", "--mem-budget", "4GiB", cwd=folder, env=env)
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    assert np.array_equal(np.asarray(Image.open(folder / "b.png")), np.asarray(Image.open(folder / "img.png")))
+    assert set(json.loads(fits.read_text())) == set(entries), "the entry is measured again and replaced"
+
+
+def test_a_whole_cache_file_that_is_not_an_object_is_ignored(folder: Path) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
+    (folder / "cache" / "effrestore").mkdir(parents=True)
+    (folder / "cache" / "effrestore" / "memory-fits.json").write_text("[1, 2")
+    result = cli("run", "img.png", "-o", "a.png", "--model", "id.onnx", cwd=folder, env=env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_eval_on_a_folder_holding_a_decompression_bomb(folder: Path) -> None:
+    data = folder / "data"
+    data.mkdir()
+    Image.open(folder / "img.png").save(data / "fine.png")
+    png_header_only(data / "bomb.png", 40_000, 40_000)
+    result = cli("eval", "id.onnx", "--data", "data", "--sigma", "25", "--no-ssim", cwd=folder)
+    assert_user_error(result, "bomb.png", "pixels")
+
+
+def test_nan_in_a_float_tiff_is_the_inputs_fault(folder: Path) -> None:
+    pixels = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
+    pixels[3, 4, 1] = np.nan
+    tifffile.imwrite(folder / "nan.tif", pixels)
+    result = cli("run", "nan.tif", "-o", "out.tif", "--model", "id.onnx", cwd=folder)
+    assert_user_error(result, "nan.tif", "NaN")
+    assert not (folder / "out.tif").exists()

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from effrestore.errors import CheckpointError, ConfigError
+from effrestore.errors import CheckpointError, ConfigError, ImageError
 from effrestore.models import load_checkpoint
 from effrestore.models.data import CropSampler, add_blind_noise, dead_leaves, load_folder
 from effrestore.models.training import (
@@ -152,7 +152,7 @@ def test_bad_data(tmp_path: Path) -> None:
         load_folder(tmp_path / "empty", 3)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "x.png").write_text("not an image")
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ImageError, match="x.png"):
         load_folder(tmp_path / "bad", 3)
     with pytest.raises(ConfigError, match="max_sigma"):
         config(5, max_sigma=300)
