@@ -69,7 +69,7 @@ def test_bad_eval_folders(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no images found"):
         load_eval_images(tmp_path, 3)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    with pytest.raises(ImageError, match="broken.png"):
+    with pytest.raises(ImageError, match=r"broken\.png"):
         load_eval_images(tmp_path, 3)
 
 

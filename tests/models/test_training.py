@@ -152,7 +152,7 @@ def test_bad_data(tmp_path: Path) -> None:
         load_folder(tmp_path / "empty", 3)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "x.png").write_text("not an image")
-    with pytest.raises(ImageError, match="x.png"):
+    with pytest.raises(ImageError, match=r"x\.png"):
         load_folder(tmp_path / "bad", 3)
     with pytest.raises(ConfigError, match="max_sigma"):
         config(5, max_sigma=300)
