@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +93,10 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
             f"{path}: refused to load: the file holds Python objects other than tensors, which could run "
             f"code ({str(exc).splitlines()[0]}). Convert it with a trusted script to .safetensors."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc}); is it truncated?") from None
+    except Exception as exc:  # the weights-only unpickler raises many types on damaged data (IndexError, ...)
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {exc}); is it truncated?"
+        ) from None
     for key in ("params", "params_ema", "state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from effrestore._atomic import atomic_path
-from effrestore.errors import EngineError
+from effrestore.errors import EngineError, ModelMetadataError
 from effrestore.metadata import ModelMeta
 from effrestore.trt.profiles import Profile
 
@@ -122,7 +122,7 @@ class EngineManifest:
                 version_compatible=check.key(builder, "version_compatible", bool, "builder."),
                 hardware_compat=check.key(builder, "hardware_compat", bool, "builder."),
             ),
-            model=ModelMeta.from_dict(check.key(data, "model", dict)),
+            model=_model_meta(check.key(data, "model", dict), source),
             onnx_path=check.key(onnx, "path", str, "onnx."),
             onnx_sha256=check.key(onnx, "sha256", str, "onnx."),
             engine_sha256=check.key(engine, "sha256", str, "engine."),
@@ -143,6 +143,13 @@ class EngineManifest:
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         return path
+
+
+def _model_meta(data: dict, source: str) -> ModelMeta:
+    try:
+        return ModelMeta.from_dict(data)
+    except ModelMetadataError as exc:
+        raise EngineError(f"{source}: in its 'model' section, {exc}; or rebuild the engine") from None
 
 
 class _Checker:
@@ -186,6 +193,8 @@ def read_manifest(plan: str | Path) -> EngineManifest:
         ) from None
     except OSError as exc:
         raise EngineError(f"{path}: cannot read the manifest ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise EngineError(f"{path}: not a manifest (not UTF-8 text); rebuild the engine (`effrestore build`)") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -24,6 +24,15 @@ from effrestore.models.layers import Downsample, LayerNormType, OverlapPatchEmbe
 
 LEVELS = 4
 MULTIPLE_OF = 2 ** (LEVELS - 1)
+INT_RANGES = {  # far beyond any published config; a file asking for more is forged or broken
+    "dim": (2, 1024),
+    "num_blocks": (0, 64),
+    "num_refinement_blocks": (0, 64),
+    "heads": (1, 64),
+    "in_channels": (1, 3),
+    "out_channels": (1, 3),
+    "scale": (1, 4),
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class RestormerConfig:
     opponent_color: bool = False
 
     def __post_init__(self) -> None:
+        self._check_types_and_sizes()
         for name in ("num_blocks", "heads"):
             value = tuple(getattr(self, name))
             if len(value) != LEVELS or any(v < 0 for v in value):
@@ -72,6 +82,28 @@ class RestormerConfig:
                 raise ConfigError(
                     f"level {level + 1}: {self.level_dim(level)} channels are not divisible by {heads} heads"
                 )
+
+    def _check_types_and_sizes(self) -> None:
+        """Types and sane sizes first: a config read from a file must not reach a comparison that raises
+        TypeError, or ask for a network of a billion blocks."""
+        for name, (low, high) in INT_RANGES.items():
+            value = getattr(self, name)
+            values = value if name in ("num_blocks", "heads") and isinstance(value, (list, tuple)) else [value]
+            if name in ("num_blocks", "heads") and not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{name} must be a list of {LEVELS} integers, got {value!r}")
+            if not all(isinstance(v, int) and not isinstance(v, bool) and low <= v <= high for v in values):
+                raise ConfigError(f"{name} must be integers from {low} to {high}, got {value!r}")
+        factor = self.ffn_expansion_factor
+        if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 < factor <= 16):
+            raise ConfigError(f"ffn_expansion_factor must be a number in (0, 16], got {factor!r}")
+        if int(self.dim * factor) < 1:
+            raise ConfigError(f"ffn_expansion_factor {factor} leaves the feed-forward layers no channels")
+        for name in ("bias", "opponent_color"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        kinds = self.attention if isinstance(self.attention, (list, tuple)) else [self.attention]
+        if not all(isinstance(kind, str) for kind in kinds) or not isinstance(self.layernorm, str):
+            raise ConfigError(f"attention and layernorm must be names, got {self.attention!r}, {self.layernorm!r}")
 
     @property
     def attention_per_level(self) -> tuple[str, ...]:
