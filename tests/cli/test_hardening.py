@@ -276,3 +276,10 @@ def test_nan_in_a_float_tiff_is_the_inputs_fault(folder: Path) -> None:
     result = cli("run", "nan.tif", "-o", "out.tif", "--model", "id.onnx", cwd=folder)
     assert_user_error(result, "nan.tif", "NaN")
     assert not (folder / "out.tif").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_input_is_reported_as_such(folder: Path) -> None:
+    (folder / "img.png").chmod(0)
+    result = cli("run", "img.png", "-o", "out.png", "--model", "id.onnx", cwd=folder)
+    assert_user_error(result, "permission denied")
