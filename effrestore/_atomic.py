@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from effrestore.errors import OutputExistsError
 
+TEMP_STEM_BYTES = 200  # of the target's name in the temporary one: with its dots and random part under 255
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK  # what open() would give a new file (mkstemp's own files are 0600)
@@ -25,12 +27,13 @@ def atomic_path(target: str | os.PathLike[str], *, replace: bool = True) -> Iter
     """Yields a temporary path beside `target`; on success moves it to `target` (over an existing file only
     if `replace`), on error removes it."""
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent or ".")
+    stem = os.fsencode(target.name)[:TEMP_STEM_BYTES].decode("utf-8", "ignore") or "out"
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".partial", dir=target.parent or ".")
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, FILE_MODE)
+        os.chmod(tmp_path, _mode_for(target))
         if replace:
             os.replace(tmp_path, target)
         else:
@@ -38,6 +41,14 @@ def atomic_path(target: str | os.PathLike[str], *, replace: bool = True) -> Iter
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """The replaced file's permission bits (a private 0600 file stays private), else a new file's."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return FILE_MODE
 
 
 def _move_without_replacing(tmp_path: Path, target: Path) -> None:

@@ -8,6 +8,7 @@ traceback instead.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Sequence
 
 import typer
@@ -19,6 +20,7 @@ from effrestore.errors import EffrestoreError
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as shells report it
 stderr = Console(stderr=True)
 # typer vendors click in recent releases and imports it in older ones: take the base class of its usage errors
 # from the one it exports rather than from either module path
@@ -34,8 +36,18 @@ def print_note(message: str) -> None:
     stderr.print(f"note: {escape(message)}", highlight=False, soft_wrap=True)
 
 
+class Terminated(BaseException):
+    """SIGTERM (what Kubernetes, SLURM and `kill` send) unwinds the stack like Ctrl-C, so partial files are
+    removed. Not a KeyboardInterrupt: typer turns those into a silent exit 130."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def run_cli(command: Callable[..., object], args: Sequence[str] | None) -> int:
     """Runs the click command built from the typer app and returns the process exit code."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = command(args=args, prog_name="effrestore", standalone_mode=False)
     except EffrestoreError as exc:
@@ -48,6 +60,9 @@ def run_cli(command: Callable[..., object], args: Sequence[str] | None) -> int:
         hint = f" (see `{context.command_path} --help`)" if context is not None else ""
         print_error(exc.format_message() + hint)
         return exc.exit_code
+    except Terminated:
+        print_error("terminated; no output was left half-written")
+        return EXIT_TERMINATED
     except (KeyboardInterrupt, typer.Abort):
         print_error("interrupted; no output was left half-written")
         return EXIT_INTERRUPTED
@@ -65,4 +80,6 @@ def run_cli(command: Callable[..., object], args: Sequence[str] | None) -> int:
             "--debug for the traceback and report it"
         )
         return EXIT_BUG
+    if code == EXIT_INTERRUPTED:  # typer's answer to Ctrl-C inside a command
+        print_error("interrupted; no output was left half-written")
     return code if isinstance(code, int) else 0

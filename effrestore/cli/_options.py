@@ -49,6 +49,22 @@ MaxPixels = Annotated[
     typer.Option(help="Raise the decompression-bomb pixel limit (Pillow's default).", callback=check_max_pixels),
 ]
 
+
+def _checked_depth(value: int | None) -> int | None:
+    if value is not None and value not in (8, 16):
+        raise ConfigError(f"--output-depth is 8 or 16 (bits per sample), got {value}")
+    return value
+
+
+OutputDepth = Annotated[
+    int | None,
+    typer.Option(
+        help="Write 8- or 16-bit samples. By default the input's depth is kept, and an output format that "
+        "cannot hold it is refused.",
+        callback=_checked_depth,
+    ),
+]
+
 Backend = Annotated[
     str,
     typer.Option(

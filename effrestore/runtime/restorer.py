@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +15,8 @@ from effrestore.errors import ConfigError, ImageError, TileError
 from effrestore.metadata import ModelMeta
 from effrestore.runtime import planner
 from effrestore.runtime.backends import Backend, open_backend
-from effrestore.runtime.io import ImageInfo, read_image, write_image
+from effrestore.runtime.formats import check_output_path, check_storable, convert_depth, output_dtype
+from effrestore.runtime.io import ImageInfo, dropped_metadata, read_image, write_image
 from effrestore.runtime.options import check_threads, parse_budget
 from effrestore.runtime.tiling import TileGrid
 
@@ -40,6 +42,7 @@ class RestoreStats:
     peak_method: str
     precision: str = "fp32"
     planned_seconds: float | None = None  # predicted time of the backend calls (from the measured fit)
+    dropped_metadata: tuple[str, ...] = ()  # what the input carried that the output format cannot keep
 
     @property
     def megapixels_per_second(self) -> float:
@@ -196,9 +199,22 @@ class Restorer:
                 )
         return image, alpha
 
-    def restore(self, image: np.ndarray, progress: TileProgress | None = None) -> np.ndarray:
+    def output_channels(self, channels: int, keep_color: bool = False) -> int:
+        """Channels of the result for an input of `channels`: as they came (a gray image through a colour
+        model comes back gray unless `keep_color`), alpha carried through."""
+        alpha = channels in (2, 4)
+        color = self.meta.out_channels
+        if channels - alpha == 1 and color == 3 and not keep_color:
+            color = 1
+        return color + alpha
+
+    def restore(
+        self, image: np.ndarray, progress: TileProgress | None = None, *, keep_color: bool = False
+    ) -> np.ndarray:
         """Restores an H×W or H×W×C image (uint8, uint16, or float32 on [0, 1]); returns the same layout and
-        dtype, (scale·H)×(scale·W), alpha carried through."""
+        dtype, (scale·H)×(scale·W), alpha carried through. A gray image through a colour model comes back
+        gray, the mean of the restored channels (the model saw three equal copies, so each is an estimate
+        of the same gray; their mean has the least noise), unless `keep_color` asks for the RGB result."""
         image = _checked_image(image)
         started = time.monotonic()
         tracker = self.backend.memory_tracker()
@@ -254,7 +270,11 @@ class Restorer:
             if progress is not None:
                 progress(min(first + chosen.batch, len(tiles)), len(tiles))
         np.divide(out, weight, out=out)
-        restored = _from_float(out[: height * s, : width * s], image.dtype)
+        out = out[: height * s, : width * s]
+        channels_in = 1 if image.ndim == 2 else image.shape[2]
+        if self.output_channels(channels_in, keep_color) - (alpha is not None) < out.shape[2]:
+            out = out.mean(axis=2, keepdims=True)
+        restored = _from_float(out, image.dtype)
         del out, weight
         if alpha is not None:
             restored = np.concatenate([restored, _resize_alpha(alpha, s)[..., None]], axis=2)
@@ -286,21 +306,30 @@ class Restorer:
         overwrite: bool = False,
         max_pixels: int | None = None,
         progress: TileProgress | None = None,
+        keep_color: bool = False,
+        output_depth: int | None = None,
+        first_frame: bool = False,
     ) -> Path:
-        """Reads `src`, restores it, writes `dst` atomically (format from the suffix; ICC/EXIF kept)."""
+        """Reads `src`, restores it, writes `dst` atomically (format from the suffix; ICC/EXIF/DPI kept
+        where it can hold them, `last_stats.dropped_metadata` names what it cannot). Everything about the
+        output is checked before the restore: a format that cannot hold the result's depth or channels is
+        refused; `output_depth` (8, 16) converts on purpose."""
         dst = Path(dst)
-        if dst.exists() and not overwrite:
-            raise ImageError(f"{dst}: already exists; pass --overwrite to replace it")
+        check_output_path(dst, overwrite=overwrite)
         if Path(src).resolve() == dst.resolve():
             raise ImageError(f"{dst}: refusing to write over the input; choose another output path")
-        if not dst.parent.is_dir():
-            raise ImageError(f"{dst.parent}: output folder does not exist")
-        image, info = read_image(src, max_pixels)
+        image, info = read_image(src, max_pixels, first_frame=first_frame)
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        check_storable(dst, output_dtype(image.dtype, output_depth), self.output_channels(channels, keep_color))
         try:
-            restored = self.restore(image, progress)
+            restored = self.restore(image, progress, keep_color=keep_color)
         except ImageError as exc:  # what is wrong with the pixels: say which file holds them
             raise ImageError(f"{src}: {exc}") from None
-        return write_image(dst, restored, info, overwrite=overwrite)
+        written = write_image(dst, convert_depth(restored, output_depth), info, overwrite=overwrite)
+        stats = self.last_stats
+        if stats is not None:
+            self._local.stats = dataclasses.replace(stats, dropped_metadata=tuple(dropped_metadata(info, dst)))
+        return written
 
 
 def _checked_image(image: object) -> np.ndarray:

@@ -12,42 +12,15 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import tifffile
-from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from effrestore.errors import ConfigError, ImageError, ModelMetadataError
 from effrestore.metadata import ModelMeta
 from effrestore.runtime import Restorer
 
-META = ModelMeta(multiple_of=8, overlap=8, receptive_field=0, tiling="supported")
-
-
-def identity_model(path: Path, props: dict[str, str] | None = None, external: str | None = None) -> Path:
-    """input -> output (plus a zero taken from `external` data, when given), with effrestore metadata."""
-    initializers, node = [], helper.make_node("Identity", ["input"], ["output"])
-    if external is not None:
-        zero = numpy_helper.from_array(np.zeros((1,), np.float32), "zero")
-        zero.ClearField("raw_data")
-        zero.data_location = TensorProto.EXTERNAL
-        for key, value in (("location", external), ("offset", "0"), ("length", "4")):
-            entry = zero.external_data.add()
-            entry.key, entry.value = key, value
-        initializers, node = [zero], helper.make_node("Add", ["input", "zero"], ["output"])
-    value = helper.make_tensor_value_info
-    graph = helper.make_graph(
-        [node],
-        "identity",
-        [value("input", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [value("output", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        initializer=initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    helper.set_model_props(model, {**META.to_props(), **(props or {})})
-    onnx.save(model, str(path))
-    return path
+from .._models import identity_model
 
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

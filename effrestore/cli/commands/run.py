@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +18,7 @@ from rich.table import Table
 from effrestore.cli import _options
 from effrestore.cli._errors import print_note, stderr
 from effrestore.errors import ConfigError, EffrestoreError, ImageError
+from effrestore.runtime.formats import FORMATS, check_output_path
 from effrestore.runtime.io import SUFFIXES
 from effrestore.runtime.memory import format_bytes
 
@@ -68,21 +71,37 @@ def take_shard(paths: list[Path], spec: str | None) -> list[Path]:
     return paths[index::count]
 
 
+@dataclass(frozen=True)
+class FileOptions:
+    """How each file is read and written (`Restorer.restore_file`'s keywords)."""
+
+    overwrite: bool = False
+    max_pixels: int | None = None
+    keep_color: bool = False
+    output_depth: int | None = None
+    first_frame: bool = False
+
+
 def output_for(src: Path, output: Path | None, out_dir: Path | None, count: int) -> Path:
+    """The output path: `-o`, or the input's name in `--out-dir`, or beside it as NAME.restored.SUFFIX; an
+    input format effrestore cannot write (GIF, ...) gets .png."""
     if output is not None:
         if count > 1:
             raise ConfigError("-o/--output names one file; with several inputs use --out-dir")
         return output
+    suffix = src.suffix if src.suffix.lower() in FORMATS else ".png"
     if out_dir is not None:
-        return out_dir / src.name
-    return src.with_name(f"{src.stem}{OUTPUT_TAG}{src.suffix}")
+        return out_dir / f"{src.stem}{suffix}"
+    return src.with_name(f"{src.stem}{OUTPUT_TAG}{suffix}")
 
 
 def check_jobs(jobs: list[tuple[Path, Path]]) -> None:
-    """Refuses, before any work, outputs that would replace an input or another output of the same run."""
+    """Refuses, before any work, outputs that would replace an input or another output of the same run,
+    and output paths that cannot be written (format, folder, name)."""
     inputs = {src.resolve() for src, _ in jobs}
     seen: dict[Path, Path] = {}
     for src, dst in jobs:
+        check_output_path(dst, overwrite=True)  # whether it exists is decided by --overwrite/--skip-existing
         target = dst.resolve()
         if target in inputs:
             raise ImageError(
@@ -123,6 +142,13 @@ def run(
     ] = False,
     ensemble: Annotated[
         bool, typer.Option("--ensemble", help="Average over the 8 flips/rotations: a little better, 8× slower.")
+    ] = False,
+    output_depth: _options.OutputDepth = None,
+    keep_color: Annotated[
+        bool, typer.Option("--keep-color", help="Keep the RGB result of a gray image through a colour model.")
+    ] = False,
+    first_frame: Annotated[
+        bool, typer.Option("--first-frame", help="Restore the first page/frame of a multi-page TIFF or animation.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-image stats as JSON.")] = False,
 ) -> None:
@@ -171,7 +197,8 @@ def run(
         )
         if restorer.backend.note:
             print_note(restorer.backend.note)
-        failures = restore_jobs(restorer, jobs, rows, overwrite, max_pixels, keep_going, as_json)
+        options = FileOptions(overwrite, max_pixels, keep_color, output_depth, first_frame)
+        failures = restore_jobs(restorer, jobs, rows, options, keep_going, as_json)
     except EffrestoreError as exc:
         if as_json:  # the rows so far, and the images the error left unrestored
             done = {row["input"] for row in rows}
@@ -199,13 +226,13 @@ def restore_jobs(
     restorer: Restorer,
     jobs: list[tuple[Path, Path]],
     rows: list[dict],
-    overwrite: bool,
-    max_pixels: int | None,
+    options: FileOptions,
     keep_going: bool,
     quiet: bool,
 ) -> list[str]:
     """Restores each (input, output) with progress bars, appending a row per image; returns the failures
-    `keep_going` let through (one line each, naming the input once)."""
+    `keep_going` let through (one line each, naming the input once). Metadata an output format cannot
+    keep is named in a note."""
     failures = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=quiet, transient=True) as progress:
@@ -217,8 +244,7 @@ def restore_jobs(
                 restorer.restore_file(
                     src,
                     dst,
-                    overwrite=overwrite,
-                    max_pixels=max_pixels,
+                    **dataclasses.asdict(options),
                     progress=lambda done, total: progress.update(tiles, completed=done, total=total),
                 )
             except EffrestoreError as exc:
@@ -228,7 +254,14 @@ def restore_jobs(
                 failures.append(message if message.startswith(str(src)) else f"{src}: {message}")
                 rows.append({"input": str(src), "output": str(dst), "error": message})
             else:
-                rows.append({"input": str(src), "output": str(dst), **stats_row(restorer.last_stats)})
+                stats = restorer.last_stats
+                rows.append({"input": str(src), "output": str(dst), **stats_row(stats)})
+                if stats.dropped_metadata and not quiet:
+                    progress.console.print(
+                        f"note: {escape(str(dst))}: {dst.suffix} cannot keep the input's "
+                        f"{' and '.join(stats.dropped_metadata)}; write .png or .jpg to keep it",
+                        highlight=False,
+                    )
             progress.advance(files)
     return failures
 
@@ -251,6 +284,7 @@ def stats_row(stats: RestoreStats) -> dict:
         "planned_seconds": None if stats.planned_seconds is None else round(stats.planned_seconds, 3),
         "device": stats.device,
         "peak_method": stats.peak_method,
+        "dropped_metadata": list(stats.dropped_metadata),
     }
 
 
