@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from effrestore.errors import ConfigError
+from effrestore.runtime.formats import convert_depth
 from effrestore.runtime.io import read_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -18,10 +19,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 def as_8bit(array: np.ndarray, channels: int) -> np.ndarray:
     """H×W×`channels` uint8 from a reader's array: 16-bit and float rounded to 8 bits, alpha dropped (the
     datasets are opaque), gray repeated to RGB, RGB to luminance by Pillow's ITU-R 601 weights."""
-    if array.dtype == np.uint16:
-        array = ((array.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    elif array.dtype != np.uint8:
-        array = np.clip(np.round(array.astype(np.float32) * 255), 0, 255).astype(np.uint8)
+    array = convert_depth(array, 8)
     if array.ndim == 2:
         array = array[..., None]
     if array.shape[2] in (2, 4):

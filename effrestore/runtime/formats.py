@@ -13,7 +13,6 @@ import numpy as np
 from effrestore.errors import ImageError
 
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
-TEMP_NAME_EXTRA = len(".") + len(".XXXXXXXX.partial")  # what atomic writes add around the name
 
 
 @dataclass(frozen=True)

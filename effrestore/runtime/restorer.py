@@ -272,7 +272,8 @@ class Restorer:
         np.divide(out, weight, out=out)
         out = out[: height * s, : width * s]
         channels_in = 1 if image.ndim == 2 else image.shape[2]
-        if self.output_channels(channels_in, keep_color) - (alpha is not None) < out.shape[2]:
+        color_out = self.output_channels(channels_in, keep_color) - (alpha is not None)
+        if color_out < out.shape[2]:  # gray in, gray out: the mean of the restored channels
             out = out.mean(axis=2, keepdims=True)
         restored = _from_float(out, image.dtype)
         del out, weight
