@@ -20,7 +20,7 @@ import numpy as np
 from effrestore.errors import ConfigError, MemoryBudgetError
 from effrestore.runtime.backends.base import Backend
 from effrestore.runtime.cache import cache_path, read_entries, store_entry
-from effrestore.runtime.memory import current_rss, format_bytes, return_freed_memory
+from effrestore.runtime.memory import current_rss, format_bytes
 from effrestore.runtime.tiling import TileGrid
 
 PROBE_SIDES = (64, 80, 96, 128, 192, 256, 384, 512)  # each runs only while its predicted peak fits the budget
@@ -105,7 +105,7 @@ def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[in
     shape = (batch, backend.meta.in_channels, height, width)
     tile = np.random.default_rng(height * width * batch).random(shape, dtype=np.float32)
     tracker = backend.memory_tracker()
-    _release(backend)  # earlier shapes, and freed pages the heap still holds, would hide growth
+    backend.hand_back_memory()  # earlier shapes, and freed pages the heap still holds, would hide growth
     before = tracker.current()
     tracker.reset()
     backend.prepare(shape)
@@ -114,7 +114,7 @@ def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[in
     backend.run(tile)
     seconds = time.perf_counter() - started
     growth = max(0, tracker.peak() - before)
-    _release(backend)
+    backend.hand_back_memory()  # the planner's baseline is then the process without this shape
     return height * width * batch, growth, seconds
 
 
@@ -140,13 +140,6 @@ def _probe_margin(probes: Sequence[tuple[int, int]], side: int) -> float:
     fixed-plus-linear cost from above; from more, the fitted line's extrapolation gets the planner's margin."""
     predicted = CallFit.from_probes(probes).predict(side * side)
     return predicted if len(probes) == 1 else SAFETY * predicted
-
-
-def _release(backend: Backend) -> None:
-    """Drops the probes' compiled shapes and hands their memory back: the planner's baseline is then the
-    process without them, and a planned peak counts the compile of its own tile shape once."""
-    backend.release()
-    return_freed_memory()
 
 
 def measure_fit(backend: Backend, threads: int | None, budget: int | None = None, use_cache: bool = True) -> CallFit:

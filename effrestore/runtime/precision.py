@@ -20,7 +20,6 @@ from effrestore.errors import BackendUnavailableError, ConfigError
 from effrestore.metadata import ModelMeta
 from effrestore.runtime.backends.base import Backend
 from effrestore.runtime.cache import cache_path, read_entries, store_entry
-from effrestore.runtime.memory import return_freed_memory
 
 PRECISIONS = ("auto", "fp32", "bf16")
 BF16_TOLERANCE_DB = 0.05  # largest validation-PSNR loss of bf16 against fp32 that `auto` accepts
@@ -91,8 +90,7 @@ def bf16_agrees(bf16: Backend, fp32: Callable[[], Backend], key: str) -> tuple[b
         return bool(cached["agrees"]), float(cached["psnr_db"])
     tile = probe_tile(bf16.meta.in_channels)
     score = agreement_db(fp32().run(tile), bf16.run(tile))
-    bf16.release()  # the probe tile's compiled shape and the reference are garbage now: hand them back
-    return_freed_memory()
+    bf16.hand_back_memory()  # the probe tile's compiled shape and the reference are garbage now
     agrees = score >= AGREEMENT_DB
     store_entry(path, key, {"agrees": agrees, "psnr_db": score})
     return agrees, score

@@ -10,7 +10,7 @@ import numpy as np
 
 from effrestore.errors import ConfigError, InternalError, TileError
 from effrestore.metadata import METADATA_PREFIX, ModelMeta
-from effrestore.runtime.memory import MemoryTracker, PeakTracker
+from effrestore.runtime.memory import MemoryTracker, PeakTracker, return_freed_memory
 
 
 class Backend(abc.ABC):
@@ -32,6 +32,11 @@ class Backend(abc.ABC):
     def release(self) -> None:  # noqa: B027 (optional hook, nothing to do by default)
         """Frees per-shape state kept for speed (compiled shapes); the next call rebuilds what it needs. The
         planner calls it after calibrating, so the probes' shapes do not count against the budget."""
+
+    def hand_back_memory(self) -> None:
+        """`release`, then the freed heap pages returned to the system: the RSS read next is what is held."""
+        self.release()
+        return_freed_memory()
 
     def tile_sizes(self) -> tuple[int, ...] | None:
         """The only tile sizes the model accepts (an engine's profiles), or None for any multiple_of size."""
