@@ -8,11 +8,13 @@ unless `overwrite=True`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import threading
 import warnings
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,7 @@ class ImageInfo:
     extra: dict = field(default_factory=dict)
 
 
-def _check_pixels(path: Path, height: int, width: int, max_pixels: int) -> None:
+def check_pixels(path: Path, height: int, width: int, max_pixels: int) -> None:
     if height * width > max_pixels:
         raise ImageError(
             f"{path}: {width}×{height} = {height * width:,} pixels exceeds the limit of {max_pixels:,} "
@@ -89,106 +91,43 @@ def _upright(path: Path, image: Image.Image) -> tuple[Image.Image, bytes | None]
         ) from None
 
 
-def read_image(
-    path: str | Path, max_pixels: int | None = None, *, first_frame: bool = False
-) -> tuple[np.ndarray, ImageInfo]:
-    """(H×W or H×W×C array in its storage dtype, info) for the image at `path`. A file of several pages or
-    frames is refused unless `first_frame` asks for the first."""
-    path = Path(path)
-    limit = check_max_pixels(max_pixels) or DEFAULT_MAX_PIXELS
+def check_readable(path: Path) -> None:
+    """A typed error for a path that is not a readable, non-empty file."""
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: the file is empty (0 bytes)")
     if not os.access(path, os.R_OK):
         raise ImageError(f"{path}: cannot read it (permission denied); check the file's permissions")
+
+
+def read_image(
+    path: str | Path, max_pixels: int | None = None, *, first_frame: bool = False
+) -> tuple[np.ndarray, ImageInfo]:
+    """(H×W or H×W×C array in its storage dtype, info) for the image at `path`. A file of several pages or
+    frames is refused unless `first_frame` asks for the first."""
+    path = Path(path)
+    limit = pixel_limit(max_pixels)
+    check_readable(path)
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return _read_npy(path, limit)
-    if suffix in TIFF_SUFFIXES:
-        return _read_tiff(path, limit, first_frame)
+    if suffix in TIFF_SUFFIXES or suffix == ".npy":
+        from effrestore.runtime.sources import read_whole  # region readers, which build on this module
+
+        return read_whole(path, limit, first_frame)
     return _read_pillow(path, limit, first_frame)
 
 
-def _read_npy(path: Path, limit: int) -> tuple[np.ndarray, ImageInfo]:
-    try:
-        array = np.load(path, allow_pickle=False, mmap_mode="r")
-    except (ValueError, OSError) as exc:
-        raise ImageError(f"{path}: not a readable .npy array ({exc})") from None
-    if array.ndim not in (2, 3) or array.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
-        raise ImageError(f"{path}: expected an H×W or H×W×C uint8/uint16/float array, got {array.dtype} {array.shape}")
-    _check_pixels(path, array.shape[0], array.shape[1], limit)
-    return np.asarray(array, dtype=np.float32 if array.dtype == np.float64 else array.dtype), ImageInfo("npy")
+def pixel_limit(max_pixels: int | None) -> int:
+    """The decompression-bomb guard: `max_pixels`, or Pillow's default limit."""
+    return check_max_pixels(max_pixels) or DEFAULT_MAX_PIXELS
 
 
-def _one_frame(path: Path, frames: int, first_frame: bool, kind: str) -> None:
+def one_frame(path: Path, frames: int, first_frame: bool, kind: str) -> None:
     if frames > 1 and not first_frame:
         raise ImageError(
             f"{path}: holds {frames} {kind}; effrestore restores one image per file: pass --first-frame to "
             "restore the first, or split the file"
         )
-
-
-def _read_tiff(path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray, ImageInfo]:
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            _one_frame(path, len(tif.pages), first_frame, "pages")
-            page = tif.pages.first
-            _check_pixels(path, page.imagelength, page.imagewidth, limit)
-            array = tiff_pixels(path, page)
-            info = ImageInfo("tiff", _tag(page, 34675), None, tiff_dpi(page))
-    except ImageError:
-        raise
-    except Exception as exc:  # tifffile raises several exception types for corrupt files
-        raise ImageError(f"{path}: not a readable TIFF ({type(exc).__name__}: {exc})") from None
-    return array, info
-
-
-def tiff_pixels(path: Path, page: Any) -> np.ndarray:
-    """A TIFF page's pixels as gray, gray+alpha, RGB or RGBA: palettes through their colour map, CMYK
-    converted to RGB (alpha kept), white-is-zero inverted; other colour spaces refused."""
-    import tifffile
-
-    photometric = tifffile.PHOTOMETRIC
-    array = page.asarray()
-    if array.dtype == np.float64:
-        array = array.astype(np.float32)
-    kind = page.photometric
-    if kind == photometric.PALETTE:
-        colors = np.asarray(page.colormap).T  # (entries, 3), 16-bit
-        rgb = colors[array]
-        eight_bit = not (rgb % 257).any()
-        return (rgb // 257).astype(np.uint8) if eight_bit else rgb.astype(np.uint16)
-    if kind == photometric.SEPARATED:
-        if page.samplesperpixel < 4 or array.dtype.kind != "u":
-            raise ImageError(f"{path}: a separated (ink) TIFF that is not CMYK; convert it to RGB first")
-        peak = float(np.iinfo(array.dtype).max)
-        cmy, k = array[..., :3].astype(np.float32), array[..., 3:4].astype(np.float32)
-        rgb = np.round((peak - cmy) * (peak - k) / peak).astype(array.dtype)
-        return np.concatenate([rgb, array[..., 4:5]], axis=2) if page.samplesperpixel > 4 else rgb
-    if kind == photometric.MINISWHITE and array.dtype.kind == "u":
-        return np.iinfo(array.dtype).max - array
-    if kind not in (photometric.MINISBLACK, photometric.RGB, photometric.YCBCR, photometric.MINISWHITE):
-        raise ImageError(f"{path}: TIFF colour space {kind.name} is not supported; convert it to RGB first")
-    if array.ndim == 3 and array.shape[2] > 4:
-        raise ImageError(f"{path}: {array.shape[2]} samples per pixel; split multi-band images first")
-    return array
-
-
-def _tag(page: Any, code: int) -> Any:
-    tag = page.tags.get(code)
-    return None if tag is None else tag.value
-
-
-def tiff_dpi(page: Any) -> tuple[float, float] | None:
-    """Pixels per inch from a page's resolution tags (None when absent or without a unit)."""
-    x, y, unit = _tag(page, 282), _tag(page, 283), _tag(page, 296)
-    if not x or not y or unit not in (2, 3) or not x[1] or not y[1]:
-        return None
-    per_inch = 1.0 if unit == 2 else 2.54
-    return (x[0] / x[1] * per_inch, y[0] / y[1] * per_inch)
 
 
 def _read_pillow(path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray, ImageInfo]:
@@ -198,8 +137,8 @@ def _read_pillow(path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray,
         previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, limit
         try:
             with Image.open(path) as image:
-                _check_pixels(path, image.height, image.width, limit)
-                _one_frame(path, getattr(image, "n_frames", 1), first_frame, "frames")
+                check_pixels(path, image.height, image.width, limit)
+                one_frame(path, getattr(image, "n_frames", 1), first_frame, "frames")
                 info = ImageInfo(image.format or suffix[1:], image.info.get("icc_profile"), None, image.info.get("dpi"))
                 if image.format == "PNG" and png_bit_depth(path) == 16:
                     array, info.exif = _upright_array(path, image, _png16_pixels(path))
@@ -259,38 +198,88 @@ def _upright_array(path: Path, image: Image.Image, array: np.ndarray) -> tuple[n
         raise ImageError(f"{path}: its EXIF metadata is malformed ({type(exc).__name__}: {exc})") from None
 
 
+STREAMED_SUFFIXES = TIFF_SUFFIXES | {".npy"}  # written block of rows by block as the restore finishes them
+RowBlocks = Iterable[np.ndarray]
+
+
 def write_image(path: str | Path, array: np.ndarray, info: ImageInfo | None = None, *, overwrite: bool = False) -> Path:
     """Writes atomically in the format given by the suffix, every sample kept (a format that cannot hold the
     array's depth or channels is refused, see `formats`); ICC/EXIF/DPI kept where the format allows."""
     path = Path(path)
-    check_output_path(path, overwrite=overwrite)
     check_storable(path, array.dtype, 1 if array.ndim == 2 else array.shape[2])
+    if path.suffix.lower() in STREAMED_SUFFIXES:
+        return write_rows(path, array.shape, array.dtype, [array], info, overwrite=overwrite)
+    check_output_path(path, overwrite=overwrite)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     info = info or ImageInfo()
-    suffix = path.suffix.lower()
+    with _atomic_image(path, overwrite) as tmp:
+        if path.suffix.lower() == ".png" and array.dtype == np.uint16:
+            _write_png16(tmp, array, info)
+        else:
+            _write_pillow(tmp, path.suffix.lower(), array, info)
+    return path
+
+
+def write_rows(
+    path: str | Path,
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    blocks: RowBlocks,
+    info: ImageInfo | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Writes a TIFF or .npy of `shape` atomically from `blocks`, consecutive row ranges in order, consumed
+    as they come: an image of any height needs one block in memory."""
+    path = Path(path)
+    check_output_path(path, overwrite=overwrite)
+    channels = 1 if len(shape) == 2 else shape[2]
+    check_storable(path, dtype, channels)
+    shape = tuple(shape[:2]) if channels == 1 else tuple(shape)
+    info = info or ImageInfo()
+    with _atomic_image(path, overwrite) as tmp:
+        if path.suffix.lower() == ".npy":
+            _write_npy_rows(tmp, shape, np.dtype(dtype), blocks)
+        else:
+            _write_tiff_rows(tmp, shape, np.dtype(dtype), blocks, info)
+    return path
+
+
+@contextlib.contextmanager
+def _atomic_image(path: Path, overwrite: bool) -> Iterator[Path]:
+    """`atomic_path`, with the file system's refusals as typed errors."""
     try:
         with atomic_path(path, replace=overwrite) as tmp:
-            if suffix == ".npy":
-                with tmp.open("wb") as handle:
-                    np.save(handle, array, allow_pickle=False)
-            elif suffix in TIFF_SUFFIXES:
-                _write_tiff(tmp, array, info)
-            elif suffix == ".png" and array.dtype == np.uint16:
-                _write_png16(tmp, array, info)
-            else:
-                _write_pillow(tmp, suffix, array, info)
+            yield tmp
     except PermissionError as exc:
         raise ImageError(f"{path}: cannot write here ({exc.strerror}); choose another output folder") from None
     except OSError as exc:
         raise ImageError(f"{path}: cannot write ({exc})") from None
-    return path
 
 
-def _write_tiff(tmp: Path, array: np.ndarray, info: ImageInfo) -> None:
+def _row_bytes(blocks: RowBlocks, dtype: np.dtype, total: int) -> Iterator[bytes]:
+    """The blocks' samples as bytes in `dtype`; the rows must add up to `total`."""
+    rows = 0
+    for block in blocks:
+        rows += block.shape[0]
+        yield np.ascontiguousarray(block, dtype).tobytes()
+    if rows != total:
+        raise ImageError(f"the restore produced {rows} rows where {total} were planned")
+
+
+def _write_npy_rows(tmp: Path, shape: tuple[int, ...], dtype: np.dtype, blocks: RowBlocks) -> None:
+    with tmp.open("wb") as handle:
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(handle, header)
+        for chunk in _row_bytes(blocks, dtype, shape[0]):
+            handle.write(chunk)
+
+
+def _write_tiff_rows(tmp: Path, shape: tuple[int, ...], dtype: np.dtype, blocks: RowBlocks, info: ImageInfo) -> None:
     import tifffile
 
-    channels = 1 if array.ndim == 2 else array.shape[2]
+    channels = 1 if len(shape) == 2 else shape[2]
     options: dict[str, Any] = {
         "photometric": "rgb" if channels >= 3 else "minisblack",
         "planarconfig": "contig" if channels > 1 else None,
@@ -300,7 +289,9 @@ def _write_tiff(tmp: Path, array: np.ndarray, info: ImageInfo) -> None:
     }
     if info.dpi:
         options.update(resolution=tuple(float(d) for d in info.dpi), resolutionunit="INCH")
-    tifffile.imwrite(tmp, array, bigtiff=array.nbytes > BIGTIFF_ABOVE, **options)
+    size = int(np.prod(shape)) * dtype.itemsize
+    with tifffile.TiffWriter(tmp, bigtiff=size > BIGTIFF_ABOVE) as writer:
+        writer.write(_row_bytes(blocks, dtype, shape[0]), shape=shape, dtype=dtype, **options)
 
 
 def _write_png16(tmp: Path, array: np.ndarray, info: ImageInfo) -> None:

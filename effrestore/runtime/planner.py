@@ -122,13 +122,20 @@ def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[in
     return height * width * batch, growth, seconds
 
 
-def check_headroom(held: int, buffers: int, budget: int) -> None:
-    """Refuses a budget that the loaded process and the image's buffers already fill, before calibrating."""
+def check_headroom(held: int, buffers: int, budget: int, decoded: int = 0) -> None:
+    """Refuses a budget that the loaded process and the image's buffers already fill, before calibrating;
+    `decoded` is the part of `held` that is the input decoded whole (its format cannot be read by region)."""
     if held + buffers >= budget:
+        whole = (
+            f" (of which the input, decoded whole, takes {format_bytes(decoded)}: TIFF and .npy inputs are read "
+            "by region instead)"
+            if decoded
+            else ""
+        )
         raise MemoryBudgetError(
             f"the budget {format_bytes(budget)} cannot be met: the process holds {format_bytes(held)} with the "
-            f"model loaded and the image's buffers take {format_bytes(buffers)}; the smallest budget that works "
-            f"is more than {format_bytes(held + buffers)}",
+            f"model loaded{whole} and the image's buffers take {format_bytes(buffers)}; the smallest budget "
+            f"that works is more than {format_bytes(held + buffers)}",
             needed=held + buffers,
             budget=budget,
         )
@@ -194,12 +201,31 @@ class Plan:
     planned_peak: int
     pixels: int  # input pixels of one backend call (tile area × batch, or the whole padded image)
     planned_seconds: float | None = None
+    buffers: int = 0  # bytes of image buffers in the planned peak
 
 
-def image_buffers(height: int, width: int, channels: int, out_channels: int, scale: int, itemsize: int) -> int:
-    """Bytes held for the whole image: padded input and output in storage dtype, float32 blend buffers."""
-    out_pixels = height * width * scale * scale
-    return height * width * channels * itemsize + out_pixels * (out_channels * itemsize + 4 * (out_channels + 1))
+@dataclass(frozen=True)
+class Buffers:
+    """Bytes a restore holds besides the backend: `whole` for the image's lifetime (an output assembled in
+    memory for an encoder or the caller), `per_row` for every input row of the band being restored."""
+
+    whole: int
+    per_row: int
+    per_call_pixel: int = 0  # a backend call's float32 input, as tiles and stacked into a batch
+
+    def at(self, rows: int, call_pixels: int) -> int:
+        return self.whole + self.per_row * rows + self.per_call_pixel * call_pixels
+
+    @classmethod
+    def of(cls, width: int, channels: int, out_channels: int, scale: int, itemsize: int, whole_output: int) -> Buffers:
+        """Per band row of padded `width`: the input rows and their padded copy (storage dtype), the float32
+        blend sum and weight (twice: the accumulator moves down in place), the finished rows as float32 and
+        converted twice (to the output dtype and to bytes for the writer)."""
+        out_row = width * scale * scale
+        per_row = 2 * width * channels * itemsize + out_row * (
+            8 * (out_channels + 1) + out_channels * (4 + 2 * itemsize)
+        )
+        return cls(whole_output, per_row, 8 * channels)
 
 
 @dataclass(frozen=True)
@@ -212,18 +238,23 @@ class Layout:
     multiple: int
 
     def calls(self, tile: int | None, batch: int) -> int | None:
-        """Backend calls for a tile size, or None when the tile cannot hold its overlap."""
+        """Backend calls for a tile size (batches never span tile rows: a band is restored at a time), or
+        None when the tile cannot hold its overlap."""
         try:
             grid = TileGrid.build(self.height, self.width, tile, self.overlap if tile else 0, self.multiple)
         except ConfigError:
             return None
-        return math.ceil(len(grid.tiles) / batch)
+        return len(grid.ys) * math.ceil(len(grid.xs) / batch)
+
+    def per_row(self, tile: int | None) -> int:
+        """Tiles in one tile row: the most a batch can take."""
+        return len(TileGrid.build(self.height, self.width, tile, self.overlap if tile else 0, self.multiple).xs)
 
 
 def plan(
     fit: CallFit,
     layout: Layout,
-    buffers: int,
+    buffers: Buffers,
     budget: int,
     tile: int | str,
     baseline: int | None = None,
@@ -233,7 +264,8 @@ def plan(
     """The fastest tile (then the largest batch) whose predicted peak fits `budget`; `tile` is "auto",
     "none" or a size. Untimed fits (an engine's manifest) take the largest tile that fits.
 
-    `ladder` restricts the tile sizes (an engine accepts only its profiles' sizes)."""
+    `ladder` restricts the tile sizes (an engine accepts only its profiles' sizes); a batch holds at most
+    one tile row."""
     base = current_rss() if baseline is None else baseline
     ph, pw = layout.height, layout.width
 
@@ -242,7 +274,8 @@ def plan(
         calls = layout.calls(side, batch)
         per_call = fit.predict_seconds(h * w * batch)
         seconds = None if per_call is None or calls is None else per_call * calls
-        return Plan(side, batch, int(base + buffers + SAFETY * fit.predict(h * w * batch)), h * w * batch, seconds)
+        held = buffers.at(h, h * w * batch)
+        return Plan(side, batch, int(base + held + SAFETY * fit.predict(h * w * batch)), h * w * batch, seconds, held)
 
     if tile == "none":
         chosen = candidate(None)
@@ -272,10 +305,10 @@ def plan(
     if not fitting:
         smallest = min(candidates, key=lambda c: c.planned_peak)
         side = smallest.tile or max(ph, pw)
-        advice = int(base + buffers + SAFETY * REMEASURE * fit.predict(smallest.pixels))
+        advice = int(base + smallest.buffers + SAFETY * REMEASURE * fit.predict(smallest.pixels))
         raise MemoryBudgetError(
             f"the budget {format_bytes(budget)} cannot be met: even {side}px tiles need about "
-            f"{format_bytes(smallest.planned_peak)} (image buffers {format_bytes(buffers)}, process "
+            f"{format_bytes(smallest.planned_peak)} (image buffers {format_bytes(smallest.buffers)}, process "
             f"{format_bytes(base)}); a budget that works, also when it must be measured again, is about "
             f"{format_bytes(advice)}",
             needed=advice,
@@ -285,7 +318,7 @@ def plan(
     best = min(timed, key=lambda c: c.planned_seconds or 0.0) if timed else fitting[-1]
     if best.tile is None:
         return best
-    batch = 1
-    while batch < max_batch and candidate(best.tile, batch + 1).planned_peak <= budget:
+    batch, most = 1, min(max_batch, layout.per_row(best.tile))
+    while batch < most and candidate(best.tile, batch + 1).planned_peak <= budget:
         batch += 1
     return candidate(best.tile, batch)

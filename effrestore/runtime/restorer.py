@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +14,12 @@ from effrestore.errors import ConfigError, ImageError, TileError
 from effrestore.metadata import ModelMeta
 from effrestore.runtime import planner
 from effrestore.runtime.backends import Backend, open_backend
+from effrestore.runtime.blending import BandBlender
 from effrestore.runtime.formats import check_output_path, check_storable, convert_depth, output_dtype
-from effrestore.runtime.io import ImageInfo, dropped_metadata, read_image, write_image
+from effrestore.runtime.io import STREAMED_SUFFIXES, ImageInfo, dropped_metadata, write_image, write_rows
+from effrestore.runtime.memory import MemoryTracker
 from effrestore.runtime.options import check_threads, parse_budget
+from effrestore.runtime.sources import ArraySource, ImageSource, open_source
 from effrestore.runtime.tiling import TileGrid
 
 DEFAULT_BUDGET_FRACTION = 0.6  # without --mem-budget: 60% of the memory available at start
@@ -58,7 +60,7 @@ def _to_float(tile: np.ndarray) -> np.ndarray:
 
 
 def _from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Converts in place (no full-size float temporaries: at 8K each would be ~400 MB) to `dtype`."""
+    """Converts in place (no float temporaries the size of the rows) to `dtype`."""
     if dtype in (np.uint8, np.uint16):
         top = float(np.iinfo(dtype).max)
         np.multiply(values, top, out=values)
@@ -68,18 +70,47 @@ def _from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return values  # float output is not clipped
 
 
-def _resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
+ALPHA_MARGIN = 3  # input rows beyond a block that bicubic resizing reads (its support is 2 pixels)
+
+
+def _alpha_rows(source: ImageSource, start: int, stop: int, scale: int) -> np.ndarray:
+    """The alpha of input rows [start, stop), resized bicubically by `scale` (as a whole-image resize would:
+    the neighbouring rows it reads come along)."""
     from PIL import Image
 
     if scale == 1:
-        return alpha
-    size = (alpha.shape[1] * scale, alpha.shape[0] * scale)
-    resized = Image.fromarray(alpha.astype(np.float32)).resize(size, Image.BICUBIC)  # mode F keeps precision
-    values = np.asarray(resized)
+        return source.rows(start, stop)[..., -1]
+    low, high = max(0, start - ALPHA_MARGIN), min(source.height, stop + ALPHA_MARGIN)
+    alpha = source.rows(low, high)[..., -1]
+    size = (alpha.shape[1] * scale, (stop - start) * scale)
+    box = (0, start - low, alpha.shape[1], stop - low)
+    values = np.asarray(Image.fromarray(alpha.astype(np.float32)).resize(size, Image.BICUBIC, box=box))  # mode F
     if alpha.dtype == np.float32:
         return values
-    top = np.iinfo(alpha.dtype).max
-    return np.clip(np.round(values), 0, top).astype(alpha.dtype)
+    return np.clip(np.round(values), 0, np.iinfo(alpha.dtype).max).astype(alpha.dtype)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One planned restore: the source, what comes out, and the tiles that make it."""
+
+    source: ImageSource
+    color_out: int  # colour channels written (1 when a gray input went through a colour model)
+    alpha: bool
+    pad_mode: str
+    chosen: planner.Plan
+    grid: TileGrid
+    overlap: int
+    discard: int
+    budget: int
+    tracker: MemoryTracker
+    started: float
+    scale: int
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        s = self.scale
+        return (self.source.height * s, self.source.width * s, self.color_out + self.alpha)
 
 
 class Restorer:
@@ -182,22 +213,15 @@ class Restorer:
                 total = result.copy() if total is None else np.add(total, result, out=total)
         return total / 8
 
-    def _split_channels(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        if image.ndim == 2:
-            image = image[..., None]
-        channels = image.shape[2]
-        alpha = None
-        if channels in (2, 4):
-            image, alpha = image[..., :-1], image[..., -1]
-        if image.shape[2] != self.meta.in_channels:
-            if image.shape[2] == 1 and self.meta.in_channels == 3:
-                image = np.repeat(image, 3, axis=2)
-            elif image.shape[2] == 3:
-                raise ImageError(
-                    f"the model takes {self.meta.in_channels}-channel images and this one is colour; use a colour "
-                    "model (e.g. denoise-color)"
-                )
-        return image, alpha
+    def _color_channels(self, channels: int, name: str) -> int:
+        """Colour channels of an input of `channels` (alpha excluded), checked against the model's."""
+        color = channels - (channels in (2, 4))
+        if color != self.meta.in_channels and not (color == 1 and self.meta.in_channels == 3):
+            raise ImageError(
+                f"{name}the model takes {self.meta.in_channels}-channel images and this one is colour; use a "
+                "colour model (e.g. denoise-color)"
+            )
+        return color
 
     def output_channels(self, channels: int, keep_color: bool = False) -> int:
         """Channels of the result for an input of `channels`: as they came (a gray image through a colour
@@ -216,88 +240,11 @@ class Restorer:
         gray, the mean of the restored channels (the model saw three equal copies, so each is an estimate
         of the same gray; their mean has the least noise), unless `keep_color` asks for the RGB result."""
         image = _checked_image(image)
-        started = time.monotonic()
-        tracker = self.backend.memory_tracker()
-        tracker.reset()
-        squeeze = image.ndim == 2
-        height, width = image.shape[:2]
-        color, alpha = self._split_channels(image)
-        m, s = self.meta.multiple_of, self.meta.scale
-        pad_h, pad_w = (-height) % m, (-width) % m
-        mode = "reflect" if pad_h < height and pad_w < width else "edge"
-        padded = np.pad(color, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode) if pad_h or pad_w else color
-        ph, pw = padded.shape[:2]
-        budget = self.mem_budget or int(tracker.available() * DEFAULT_BUDGET_FRACTION)
-        buffers = (
-            planner.image_buffers(ph, pw, self.meta.in_channels, self.meta.out_channels, s, image.itemsize)
-            if tracker.counts_host_buffers
-            else 0
-        )
-        planner.check_headroom(tracker.current(), buffers, budget)
-        fit = self.memory_fit(budget - buffers)
-        ladder = self.backend.tile_sizes()
-        max_batch = 1 if ladder else 8  # an engine's profiles are built for batch 1
-        layout = planner.Layout(ph, pw, self.overlap, m)
-        chosen = planner.plan(
-            fit, layout, buffers, budget, self.tile, tracker.current(), ladder=ladder, max_batch=max_batch
-        )
-        while self.mem_budget is not None and ladder is None and chosen.pixels > fit.largest_probe:
-            fit = self._measure_planned(fit, chosen, ph, pw)
-            chosen = planner.plan(fit, layout, buffers, budget, self.tile, tracker.current())
-        overlap = self.overlap if chosen.tile is not None else 0
-        grid = TileGrid.build(ph, pw, chosen.tile, overlap, m)
-        rf = self.meta.receptive_field
-        discard = min(overlap, rf) if rf is not None else overlap // 2
-        out = np.zeros((ph * s, pw * s, self.meta.out_channels), np.float32)
-        weight = np.zeros((ph * s, pw * s, 1), np.float32)
-        tiles = grid.tiles
-        for first in range(0, len(tiles), chosen.batch):
-            group = tiles[first : first + chosen.batch]
-            batch = np.stack(
-                [_to_float(padded[y : y + grid.tile_h, x : x + grid.tile_w]).transpose(2, 0, 1) for y, x in group]
-            )
-            try:
-                result = self._infer(batch)
-            except Exception as exc:
-                y, x = group[0]
-                raise TileError(f"tile at y={y}, x={x} (size {grid.tile_h}×{grid.tile_w}) failed: {exc}") from exc
-            if not np.isfinite(result).all():
-                raise TileError(f"tile batch starting at y={group[0][0]}, x={group[0][1]} produced NaN/Inf values")
-            for (y, x), tile_out in zip(group, result, strict=True):
-                w = grid.weights(y, x, s, overlap, discard)[..., None]
-                out[y * s : (y + grid.tile_h) * s, x * s : (x + grid.tile_w) * s] += tile_out.transpose(1, 2, 0) * w
-                weight[y * s : (y + grid.tile_h) * s, x * s : (x + grid.tile_w) * s] += w
-            if progress is not None:
-                progress(min(first + chosen.batch, len(tiles)), len(tiles))
-        np.divide(out, weight, out=out)
-        out = out[: height * s, : width * s]
-        channels_in = 1 if image.ndim == 2 else image.shape[2]
-        color_out = self.output_channels(channels_in, keep_color) - (alpha is not None)
-        if color_out < out.shape[2]:  # gray in, gray out: the mean of the restored channels
-            out = out.mean(axis=2, keepdims=True)
-        restored = _from_float(out, image.dtype)
-        del out, weight
-        if alpha is not None:
-            restored = np.concatenate([restored, _resize_alpha(alpha, s)[..., None]], axis=2)
-        if squeeze and restored.shape[2] == 1:
-            restored = restored[..., 0]
-        self._local.stats = RestoreStats(
-            height,
-            width,
-            chosen.tile,
-            chosen.batch,
-            len(tiles),
-            time.monotonic() - started,
-            chosen.planned_peak,
-            tracker.peak(),
-            budget,
-            self.backend.name,
-            self.backend.device,
-            tracker.method,
-            self.backend.precision,
-            chosen.planned_seconds,
-        )
-        return restored
+        source = ArraySource(image)
+        job = self._prepare(source, keep_color, whole_output=True)
+        restored = _assemble(job.output_shape, image.dtype, self._blocks(job, progress))
+        self._record(job)
+        return restored[..., 0] if image.ndim == 2 and restored.shape[2] == 1 else restored
 
     def restore_file(
         self,
@@ -311,26 +258,165 @@ class Restorer:
         output_depth: int | None = None,
         first_frame: bool = False,
     ) -> Path:
-        """Reads `src`, restores it, writes `dst` atomically (format from the suffix; ICC/EXIF/DPI kept
-        where it can hold them, `last_stats.dropped_metadata` names what it cannot). Everything about the
-        output is checked before the restore: a format that cannot hold the result's depth or channels is
-        refused; `output_depth` (8, 16) converts on purpose."""
+        """Restores `src` into `dst`, written atomically (format from the suffix; ICC/EXIF/DPI kept where it
+        can hold them, `last_stats.dropped_metadata` names what it cannot). A TIFF or .npy input is read by
+        region and a TIFF or .npy output written as its rows are finished, so memory does not grow with the
+        image; other formats are decoded or encoded whole (and counted so in the plan). Everything about the
+        output is checked first: a format that cannot hold the result's depth or channels is refused;
+        `output_depth` (8, 16) converts on purpose."""
         dst = Path(dst)
         check_output_path(dst, overwrite=overwrite)
         if Path(src).resolve() == dst.resolve():
             raise ImageError(f"{dst}: refusing to write over the input; choose another output path")
-        image, info = read_image(src, max_pixels, first_frame=first_frame)
-        channels = 1 if image.ndim == 2 else image.shape[2]
-        check_storable(dst, output_dtype(image.dtype, output_depth), self.output_channels(channels, keep_color))
+        source, info, streamed_in = open_source(src, max_pixels, first_frame=first_frame)
         try:
-            restored = self.restore(image, progress, keep_color=keep_color)
-        except ImageError as exc:  # what is wrong with the pixels: say which file holds them
-            raise ImageError(f"{src}: {exc}") from None
-        written = write_image(dst, convert_depth(restored, output_depth), info, overwrite=overwrite)
-        stats = self.last_stats
-        if stats is not None:
-            self._local.stats = dataclasses.replace(stats, dropped_metadata=tuple(dropped_metadata(info, dst)))
+            dtype = output_dtype(source.dtype, output_depth)
+            check_storable(dst, dtype, self.output_channels(source.channels, keep_color))
+            streamed_out = dst.suffix.lower() in STREAMED_SUFFIXES
+            decoded = 0 if streamed_in else source.height * source.width * source.channels * source.dtype.itemsize
+            job = self._prepare(source, keep_color, not streamed_out, decoded=decoded, name=f"{src}: ")
+            blocks = (convert_depth(block, output_depth) for block in self._blocks(job, progress))
+            if streamed_out:
+                written = write_rows(dst, job.output_shape, dtype, blocks, info, overwrite=overwrite)
+            else:
+                written = write_image(dst, _assemble(job.output_shape, dtype, blocks), info, overwrite=overwrite)
+        finally:
+            source.close()
+        self._record(job, tuple(dropped_metadata(info, dst)))
         return written
+
+    def _prepare(
+        self, source: ImageSource, keep_color: bool, whole_output: bool, decoded: int = 0, name: str = ""
+    ) -> _Job:
+        """Plans a restore of `source`: the budget, the buffers of a band (and of an output assembled whole
+        when `whole_output`), the calibrated fit, the tile and batch."""
+        started = time.monotonic()
+        tracker = self.backend.memory_tracker()
+        tracker.reset()
+        height, width = source.height, source.width
+        color_in = self._color_channels(source.channels, name)
+        alpha = color_in != source.channels
+        color_out = self.output_channels(source.channels, keep_color) - alpha
+        m, s = self.meta.multiple_of, self.meta.scale
+        pad_h, pad_w = (-height) % m, (-width) % m
+        ph, pw = height + pad_h, width + pad_w
+        budget = self.mem_budget or int(tracker.available() * DEFAULT_BUDGET_FRACTION)
+        itemsize = source.dtype.itemsize
+        output_bytes = height * width * s * s * (color_out + alpha) * itemsize
+        buffers = (
+            planner.Buffers.of(
+                pw, self.meta.in_channels, self.meta.out_channels, s, itemsize, output_bytes * whole_output
+            )
+            if tracker.counts_host_buffers
+            else planner.Buffers(0, 0)
+        )
+        smallest_band = buffers.at(min(ph, min(planner.TILE_LADDER)), 0)
+        planner.check_headroom(tracker.current(), smallest_band, budget, decoded)
+        fit = self.memory_fit(budget - smallest_band)
+        ladder = self.backend.tile_sizes()
+        max_batch = 1 if ladder else 8  # an engine's profiles are built for batch 1
+        layout = planner.Layout(ph, pw, self.overlap, m)
+        chosen = planner.plan(
+            fit, layout, buffers, budget, self.tile, tracker.current(), ladder=ladder, max_batch=max_batch
+        )
+        while self.mem_budget is not None and ladder is None and chosen.pixels > fit.largest_probe:
+            fit = self._measure_planned(fit, chosen, ph, pw)
+            chosen = planner.plan(fit, layout, buffers, budget, self.tile, tracker.current())
+        overlap = self.overlap if chosen.tile is not None else 0
+        grid = TileGrid.build(ph, pw, chosen.tile, overlap, m)
+        rf = self.meta.receptive_field
+        discard = min(overlap, rf) if rf is not None else overlap // 2
+        pad_mode = "reflect" if pad_h < height and pad_w < width else "edge"
+        return _Job(source, color_out, alpha, pad_mode, chosen, grid, overlap, discard, budget, tracker, started, s)
+
+    def _band(self, job: _Job, start: int) -> np.ndarray:
+        """Padded model input rows [start, start + tile height): rows past the image mirrored (or repeated) as
+        a whole-image pad would, alpha left out, gray repeated for a colour model, columns padded."""
+        source, grid = job.source, job.grid
+        rows = np.arange(start, start + grid.tile_h)
+        last = source.height - 1
+        rows = np.where(rows > last, 2 * last - rows, rows) if job.pad_mode == "reflect" else np.minimum(rows, last)
+        low = int(rows.min())
+        band = source.rows(low, int(rows.max()) + 1)[rows - low]
+        color = band[..., : source.channels - job.alpha]
+        if color.shape[2] != self.meta.in_channels:
+            color = np.repeat(color, self.meta.in_channels, axis=2)
+        pad_w = grid.width - source.width
+        return np.pad(color, ((0, 0), (0, pad_w), (0, 0)), mode=job.pad_mode) if pad_w else color
+
+    def _blocks(self, job: _Job, progress: TileProgress | None) -> Iterator[np.ndarray]:
+        """The restored image as consecutive blocks of output rows, one per tile row: the band of input it
+        needs is read, its tiles run in batches, and the rows no later tile touches are finished."""
+        grid, s = job.grid, job.scale
+        blender = BandBlender(grid, s, self.meta.out_channels, job.overlap, job.discard)
+        done, total = 0, len(grid.ys) * len(grid.xs)
+        for row, y in enumerate(grid.ys):
+            band = self._band(job, y)
+            for first in range(0, len(grid.xs), job.chosen.batch):
+                xs = grid.xs[first : first + job.chosen.batch]
+                batch = np.stack([_to_float(band[:, x : x + grid.tile_w]).transpose(2, 0, 1) for x in xs])
+                for x, tile_out in zip(xs, self._run_batch(batch, y, xs[0], grid), strict=True):
+                    blender.add(y, x, tile_out)
+                done += len(xs)
+                if progress is not None:
+                    progress(done, total)
+            del band
+            next_y = grid.ys[row + 1] if row + 1 < len(grid.ys) else None
+            rows = blender.finish_row(next_y)
+            yield self._finished(job, y * s, rows)
+
+    def _run_batch(self, batch: np.ndarray, y: int, x: int, grid: TileGrid) -> np.ndarray:
+        try:
+            result = self._infer(batch)
+        except Exception as exc:
+            raise TileError(f"tile at y={y}, x={x} (size {grid.tile_h}×{grid.tile_w}) failed: {exc}") from exc
+        if not np.isfinite(result).all():
+            raise TileError(f"tile batch starting at y={y}, x={x} produced NaN/Inf values")
+        return result
+
+    def _finished(self, job: _Job, start: int, rows: np.ndarray) -> np.ndarray:
+        """Blended float rows from output row `start` as the output's samples: cropped to the image, gray
+        as the mean of the channels when it came gray, in the input's dtype, its alpha carried through."""
+        s = job.scale
+        stop = min(start + rows.shape[0], job.source.height * s)
+        rows = rows[: max(0, stop - start), : job.source.width * s]
+        if job.color_out < rows.shape[2]:
+            rows = rows.mean(axis=2, keepdims=True)
+        block = _from_float(rows, job.source.dtype)
+        if job.alpha and block.shape[0]:
+            alpha = _alpha_rows(job.source, start // s, stop // s, s)
+            block = np.concatenate([block, alpha[..., None]], axis=2)
+        return block
+
+    def _record(self, job: _Job, dropped: tuple[str, ...] = ()) -> None:
+        chosen = job.chosen
+        self._local.stats = RestoreStats(
+            job.source.height,
+            job.source.width,
+            chosen.tile,
+            chosen.batch,
+            len(job.grid.ys) * len(job.grid.xs),
+            time.monotonic() - job.started,
+            chosen.planned_peak,
+            job.tracker.peak(),
+            job.budget,
+            self.backend.name,
+            self.backend.device,
+            job.tracker.method,
+            self.backend.precision,
+            chosen.planned_seconds,
+            dropped,
+        )
+
+
+def _assemble(shape: tuple[int, ...], dtype: np.dtype, blocks: Iterator[np.ndarray]) -> np.ndarray:
+    """The blocks stacked into the whole output (for the caller's array, or an encoder that needs it all)."""
+    out = np.empty(shape, dtype)
+    row = 0
+    for block in blocks:
+        out[row : row + block.shape[0]] = block
+        row += block.shape[0]
+    return out
 
 
 def _checked_image(image: object) -> np.ndarray:

@@ -4,6 +4,7 @@ ONNX Runtime vs torch at two sizes; plus the shape of custom-op graphs."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ from effrestore.export.custom_ops import DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSIO
 from effrestore.models import build_model
 
 KINDS = ["linear_sa", "mdta", "glmha", "gsa", "stt"]
+# The default run checks two families end to end; every family runs with the slow tests (CI runs both).
+DEFAULT_RUN = {"mdta", "glmha"}
+KIND_PARAMS = [k if k in DEFAULT_RUN else pytest.param(k, marks=pytest.mark.slow) for k in KINDS]
 SIZES = [(64, 64), (48, 80)]
 TINY = {"num_blocks": (1, 1, 1, 1), "num_refinement_blocks": 0}
 
@@ -47,19 +51,23 @@ def ort_vs_torch(onnx_model: onnx.ModelProto, model: torch.nn.Module) -> float:
 @pytest.fixture(scope="module")
 def custom_exports(
     tmp_path_factory: pytest.TempPathFactory,
-) -> dict[str, tuple[onnx.ModelProto, torch.nn.Module]]:
+) -> Callable[[str], tuple[onnx.ModelProto, torch.nn.Module]]:
+    """The custom-op export of a family, made the first time a test asks for it."""
     folder = tmp_path_factory.mktemp("custom")
-    exports = {}
-    for kind in KINDS:
-        model = tiny(kind)
-        path = folder / f"{kind}.onnx"
-        export_onnx(model, path, attention_ops="custom", passes=[], verify_parity=False)
-        exports[kind] = (onnx.load(str(path)), model)
-    return exports
+    exports: dict[str, tuple[onnx.ModelProto, torch.nn.Module]] = {}
+
+    def export(kind: str) -> tuple[onnx.ModelProto, torch.nn.Module]:
+        if kind not in exports:
+            model = tiny(kind)
+            path = folder / f"{kind}.onnx"
+            export_onnx(model, path, attention_ops="custom", passes=[], verify_parity=False)
+            exports[kind] = (onnx.load(str(path)), model)
+        return exports[kind]
+
+    return export
 
 
-# GSA's direct decomposed export spends minutes in torch's ONNX optimizer: it runs with the slow tests.
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.slow) if k == "gsa" else k for k in KINDS])
+@pytest.mark.parametrize("kind", KIND_PARAMS)
 def test_decomposed_parity(kind: str, tmp_path: Path) -> None:
     model = tiny(kind)
     report = export_onnx(model, tmp_path / "m.onnx", verify_parity=False)
@@ -67,17 +75,17 @@ def test_decomposed_parity(kind: str, tmp_path: Path) -> None:
     assert ort_vs_torch(onnx.load(str(tmp_path / "m.onnx")), model) <= 1e-4
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_custom_then_decompose_parity(kind: str, custom_exports: dict) -> None:
-    custom, model = custom_exports[kind]
+@pytest.mark.parametrize("kind", KIND_PARAMS)
+def test_custom_then_decompose_parity(kind: str, custom_exports: Callable) -> None:
+    custom, model = custom_exports(kind)
     decomposed = apply_passes(custom, ["decompose-attention"])
     assert not [n for n in decomposed.graph.node if n.domain == DOMAIN]
     assert ort_vs_torch(decomposed, model) <= 1e-4
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_custom_graph_has_one_plugin_node_per_block(kind: str, custom_exports: dict) -> None:
-    custom, model = custom_exports[kind]
+@pytest.mark.parametrize("kind", KIND_PARAMS)
+def test_custom_graph_has_one_plugin_node_per_block(kind: str, custom_exports: Callable) -> None:
+    custom, model = custom_exports(kind)
     nodes = [n for n in custom.graph.node if n.domain == DOMAIN]
     blocks = sum(1 for m in model.modules() if getattr(m, "kind", None) == kind)
     assert len(nodes) == blocks > 0

@@ -44,5 +44,5 @@ def test_tiles_come_from_the_profiles(models_dir: Path) -> None:
     tight = restorer(models_dir, current_rss() + 150 * MiB)
     tight.restore(image)
     assert tight.last_stats.tile == 64  # type: ignore[union-attr]
-    with pytest.raises(MemoryBudgetError, match="smallest budget"):
+    with pytest.raises(MemoryBudgetError, match="a budget that works"):
         restorer(models_dir, current_rss() + 10 * MiB).restore(image)

@@ -20,7 +20,7 @@ from PIL import Image
 
 from effrestore.errors import ConfigError, ImageError, MemoryBudgetError
 from effrestore.runtime import Restorer
-from effrestore.runtime.planner import image_buffers
+from effrestore.runtime.planner import Buffers
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "astronaut-noisy25.png"
@@ -176,7 +176,7 @@ def test_impossible_budget_names_the_smallest(models_dir: Path) -> None:
     below_the_process = Restorer.load(models_dir / "conv.onnx", mem_budget="10MB")
     with pytest.raises(MemoryBudgetError, match="smallest budget that works is more than"):
         below_the_process.restore(np.zeros((64, 64, 3), np.uint8))
-    buffers = image_buffers(512, 512, 3, 3, 1, 1)
+    buffers = Buffers.of(512, 3, 3, 1, 1, whole_output=512 * 512 * 3).at(64, 64 * 64)
     barely_above = Restorer.load(
         models_dir / "conv.onnx", mem_budget=psutil.Process().memory_info().rss + buffers + 6 * 2**20
     )

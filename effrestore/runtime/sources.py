@@ -1,0 +1,266 @@
+"""Image sources: the input rows a band of tiles needs, read by region where the format allows.
+
+A TIFF is read strip by strip (or tile row by tile row) through tifffile and a `.npy` row range is read
+from its file, so restoring them holds only a band of the input however large the image. Formats that must
+be decoded whole (PNG, JPEG, WebP, BMP) are decoded once and served from memory.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from effrestore.errors import ImageError
+from effrestore.runtime.io import (
+    TIFF_SUFFIXES,
+    ImageInfo,
+    check_pixels,
+    check_readable,
+    one_frame,
+    pixel_limit,
+    read_image,
+)
+
+
+class ImageSource(Protocol):
+    """An H×W×C image (C = 1-4, channels last) whose rows can be read in any order."""
+
+    height: int
+    width: int
+    channels: int
+    dtype: np.dtype
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows [start, stop) as a (stop-start)×W×C array in the storage dtype."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class ArraySource:
+    """An image already in memory."""
+
+    array: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.array.ndim == 2:
+            self.array = self.array[..., None]
+        self.height, self.width, self.channels = self.array.shape
+        self.dtype = self.array.dtype
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        return self.array[start:stop]
+
+    def close(self) -> None:
+        pass
+
+
+_NPY_DTYPES = {np.dtype(t): np.dtype(r) for t, r in [("u1", "u1"), ("u2", "u2"), ("f4", "f4"), ("f8", "f4")]}
+
+
+class NpySource:
+    """A `.npy` file read a row range at a time (no memory map: its pages would count as resident)."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self.path = path
+        try:
+            with path.open("rb") as handle:
+                major, _ = np.lib.format.read_magic(handle)
+                read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                shape, fortran, dtype = read_header(handle)
+                self._offset = handle.tell()
+        except (ValueError, OSError) as exc:
+            raise ImageError(f"{path}: not a readable .npy array ({exc})") from None
+        if len(shape) not in (2, 3) or dtype.newbyteorder("=") not in _NPY_DTYPES:
+            raise ImageError(f"{path}: expected an H×W or H×W×C uint8/uint16/float array, got {dtype} {shape}")
+        if fortran:
+            raise ImageError(f"{path}: a Fortran-ordered array; save it with numpy.ascontiguousarray first")
+        if len(shape) == 3 and not 1 <= shape[2] <= 4:
+            raise ImageError(f"{path}: {shape[2]} channels; expected 1-4 channels last (gray, gray+alpha, RGB, RGBA)")
+        check_pixels(path, shape[0], shape[1], limit)
+        self.height, self.width = shape[:2]
+        self.channels = shape[2] if len(shape) == 3 else 1
+        self.dtype = _NPY_DTYPES[dtype.newbyteorder("=")]
+        self._file_dtype = dtype
+        self._row_bytes = self.width * self.channels * dtype.itemsize
+        expected = self._offset + self.height * self._row_bytes
+        if path.stat().st_size < expected:
+            raise ImageError(f"{path}: the file is truncated ({path.stat().st_size} of {expected} bytes)")
+        self._handle = path.open("rb")
+        self._lock = threading.Lock()
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        with self._lock:
+            self._handle.seek(self._offset + start * self._row_bytes)
+            flat = np.fromfile(self._handle, self._file_dtype, (stop - start) * self.width * self.channels)
+        rows = flat.reshape(stop - start, self.width, self.channels).astype(self.dtype, copy=False)
+        if rows.dtype == np.float32 and not np.isfinite(rows).all():
+            raise ImageError(f"{self.path}: the input image has NaN or Inf values; replace them first")
+        return rows
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class TiffSource:
+    """A TIFF page read by region: only the strips or tiles that hold the asked rows are decoded."""
+
+    def __init__(self, path: Path, limit: int, first_frame: bool) -> None:
+        import tifffile
+
+        self.path = path
+        try:
+            self._tif = tifffile.TiffFile(path)
+            one_frame(path, len(self._tif.pages), first_frame, "pages")
+            page = self._tif.pages.first
+            check_pixels(path, page.imagelength, page.imagewidth, limit)
+            self.info = ImageInfo("tiff", _tag(page, 34675), None, tiff_dpi(page))
+            self._page = page
+            first = self._decode_rows(0, 1)  # the converted layout: channels and sample type
+        except ImageError:
+            self.close()
+            raise
+        except Exception as exc:  # tifffile raises several exception types for corrupt files
+            self.close()
+            raise ImageError(f"{path}: not a readable TIFF ({type(exc).__name__}: {exc})") from None
+        self.height, self.width = page.imagelength, page.imagewidth
+        self.channels = first.shape[2]
+        self.dtype = first.dtype
+        self._lock = threading.Lock()
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        with self._lock:
+            try:
+                return self._decode_rows(start, stop)
+            except ImageError:
+                raise
+            except Exception as exc:
+                raise ImageError(
+                    f"{self.path}: rows {start}-{stop} cannot be read ({type(exc).__name__}: {exc})"
+                ) from None
+
+    def _decode_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows [start, stop): the segments crossing them placed in tifffile's normalized layout (separate
+        samples, depth, length, width, contiguous samples), then converted as a whole-page read would be."""
+        page = self._page
+        contiguous = page.planarconfig == 1 or page.samplesperpixel == 1
+        separate, contig = (1, page.samplesperpixel) if contiguous else (page.samplesperpixel, 1)
+        seg_h = page.tilelength if page.is_tiled else min(page.rowsperstrip, page.imagelength)
+        across = math.ceil(page.imagewidth / page.tilewidth) if page.is_tiled else 1
+        down = math.ceil(page.imagelength / seg_h)
+        if separate * down * across != len(page.dataoffsets) or page.imagedepth > 1:
+            raise ImageError(f"{self.path}: an unusual TIFF segment layout; re-save it as a plain TIFF")
+        first, last = start // seg_h, math.ceil(stop / seg_h)
+        indices = [
+            (s * down + r) * across + c for s in range(separate) for r in range(first, last) for c in range(across)
+        ]
+        top = first * seg_h
+        band = np.zeros((separate, min(last * seg_h, page.imagelength) - top, page.imagewidth, contig), page.dtype)
+        handle = self._tif.filehandle
+        offsets = [page.dataoffsets[i] for i in indices]
+        counts = [page.databytecounts[i] for i in indices]
+        decode_args = _decode_args(page)
+        for data, position in handle.read_segments(offsets, counts, flat=True):
+            segment, (s, _, y, x, _), _ = page.decode(data, indices[position], **decode_args)
+            if segment is None:
+                continue
+            rows = min(segment.shape[1], band.shape[1] + top - y)
+            cols = min(segment.shape[2], page.imagewidth - x)
+            band[s, y - top : y - top + rows, x : x + cols] = segment[0, :rows, :cols]
+        pixels = band.transpose(1, 2, 0, 3).reshape(band.shape[1], band.shape[2], separate * contig)
+        pixels = pixels[start - top : stop - top]
+        converted = _convert(self.path, page, pixels[..., 0] if pixels.shape[2] == 1 else pixels)
+        return converted[..., None] if converted.ndim == 2 else converted
+
+    def close(self) -> None:
+        tif = getattr(self, "_tif", None)
+        if tif is not None:
+            tif.close()
+
+
+def _decode_args(page: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {"_fullsize": page.is_tiled}
+    if page.compression in {6, 7, 34892, 33007}:  # JPEG: the tables live in the page
+        args.update(jpegtables=page.jpegtables, jpegheader=page.jpegheader)
+    return args
+
+
+def _convert(path: Path, page: Any, array: np.ndarray) -> np.ndarray:
+    """A TIFF page's samples as gray, gray+alpha, RGB or RGBA: palettes through their colour map, CMYK
+    converted to RGB (alpha kept), white-is-zero inverted; other colour spaces refused. Pixel by pixel, so
+    a band converts as the whole page would."""
+    import tifffile
+
+    photometric = tifffile.PHOTOMETRIC
+    if array.dtype == np.float64:
+        array = array.astype(np.float32)
+    kind = page.photometric
+    if kind == photometric.PALETTE:
+        colors = np.asarray(page.colormap, np.uint16).T  # (entries, 3); the whole map decides, as every band must
+        return colors[array] if (colors % 257).any() else (colors // 257).astype(np.uint8)[array]
+    if kind == photometric.SEPARATED:
+        if page.samplesperpixel < 4 or array.dtype.kind != "u":
+            raise ImageError(f"{path}: a separated (ink) TIFF that is not CMYK; convert it to RGB first")
+        peak = float(np.iinfo(array.dtype).max)
+        cmy, k = array[..., :3].astype(np.float32), array[..., 3:4].astype(np.float32)
+        rgb = np.round((peak - cmy) * (peak - k) / peak).astype(array.dtype)
+        return np.concatenate([rgb, array[..., 4:5]], axis=2) if page.samplesperpixel > 4 else rgb
+    if kind == photometric.MINISWHITE and array.dtype.kind == "u":
+        return np.iinfo(array.dtype).max - array
+    if kind not in (photometric.MINISBLACK, photometric.RGB, photometric.YCBCR, photometric.MINISWHITE):
+        raise ImageError(f"{path}: TIFF colour space {kind.name} is not supported; convert it to RGB first")
+    if array.ndim == 3 and array.shape[2] > 4:
+        raise ImageError(f"{path}: {array.shape[2]} samples per pixel; split multi-band images first")
+    if array.dtype == np.float32 and not np.isfinite(array).all():
+        raise ImageError(f"{path}: the input image has NaN or Inf values; replace them first")
+    return array
+
+
+def _tag(page: Any, code: int) -> Any:
+    tag = page.tags.get(code)
+    return None if tag is None else tag.value
+
+
+def tiff_dpi(page: Any) -> tuple[float, float] | None:
+    """Pixels per inch from a page's resolution tags (None when absent or without a unit)."""
+    x, y, unit = _tag(page, 282), _tag(page, 283), _tag(page, 296)
+    if not x or not y or unit not in (2, 3) or not x[1] or not y[1]:
+        return None
+    per_inch = 1.0 if unit == 2 else 2.54
+    return (x[0] / x[1] * per_inch, y[0] / y[1] * per_inch)
+
+
+def _open_region_source(path: Path, limit: int, first_frame: bool) -> tuple[ImageSource, ImageInfo]:
+    if path.suffix.lower() == ".npy":
+        return NpySource(path, limit), ImageInfo("npy")
+    source = TiffSource(path, limit, first_frame)
+    return source, source.info
+
+
+def read_whole(path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray, ImageInfo]:
+    """A TIFF or .npy read whole through its region reader (one decoding path for both uses)."""
+    source, info = _open_region_source(path, limit, first_frame)
+    try:
+        array = source.rows(0, source.height)
+    finally:
+        source.close()
+    return (array[..., 0] if array.shape[2] == 1 else array), info
+
+
+def open_source(
+    path: str | Path, max_pixels: int | None = None, *, first_frame: bool = False
+) -> tuple[ImageSource, ImageInfo, bool]:
+    """(source, info, streamed) for the image at `path`: TIFF and .npy read by region (`streamed`), other
+    formats decoded whole."""
+    path = Path(path)
+    check_readable(path)
+    if path.suffix.lower() in TIFF_SUFFIXES or path.suffix.lower() == ".npy":
+        return (*_open_region_source(path, pixel_limit(max_pixels), first_frame), True)
+    array, info = read_image(path, max_pixels, first_frame=first_frame)
+    return ArraySource(array), info, False
