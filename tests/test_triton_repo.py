@@ -19,8 +19,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
-from PIL import Image
 
+from effrestore.errors import ConfigError
 from effrestore.runtime import Restorer
 from effrestore.zoo import require_entry
 
@@ -143,8 +143,17 @@ def fake_triton_utils() -> types.ModuleType:
             return self._array
 
     class TritonError(Exception):
+        UNKNOWN, INTERNAL, NOT_FOUND, INVALID_ARG = 0, 1, 2, 3
+
+        def __init__(self, message: str, code: int = 1) -> None:
+            super().__init__(message)
+            self._code = code
+
         def message(self) -> str:
             return str(self)
+
+        def code(self) -> int:
+            return self._code
 
     class InferenceResponse:
         def __init__(self, output_tensors: list[Tensor], error: TritonError | None = None) -> None:
@@ -158,57 +167,53 @@ def fake_triton_utils() -> types.ModuleType:
     return utils
 
 
-def load_python_model(folder: Path, budget: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """The entry's model.py as Triton's Python backend loads it, with `budget` as its memory budget."""
-    utils = fake_triton_utils()
-    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", utils)
+def test_gpu_instances_get_their_own_device(repository: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the real server cannot go here (no GPU): a KIND_GPU instance asks for its own device id."""
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", fake_triton_utils())
+    asked: list[str | None] = []
+
+    def load(*args: object, device: str | None = None, **kwargs: object) -> Restorer:
+        asked.append(device)
+        return real_load(*args, device="cpu", **kwargs)
+
+    real_load = Restorer.load
+    monkeypatch.setattr(Restorer, "load", staticmethod(load))
     namespace: dict = {}
-    exec(compile((folder / "1" / "model.py").read_text(), "model.py", "exec"), namespace)
-    parameters = {key: {"string_value": p.string_value} for key, p in parsed_config(folder).parameters.items()}
-    parameters["mem_budget"] = {"string_value": budget}
-    model = namespace["TritonPythonModel"]()
-    model.initialize(
-        {
-            "model_config": json.dumps({"parameters": parameters}),
-            "model_repository": str(folder),
-            "model_version": "1",
-            "model_instance_kind": "CPU",
-        }
-    )
-    return model, utils
+    exec(compile((repository / "denoise-color" / "1" / "model.py").read_text(), "model.py", "exec"), namespace)
+    parameters = {
+        key: {"string_value": p.string_value}
+        for key, p in parsed_config(repository / "denoise-color").parameters.items()
+    }
+    arguments = {
+        "model_config": json.dumps(
+            {"parameters": {**parameters, "mem_budget": {"string_value": ""}, "allow_numpy2": {"string_value": "true"}}}
+        ),
+        "model_repository": str(repository / "denoise-color"),
+        "model_version": "1",
+        "model_instance_kind": "GPU",
+        "model_instance_device_id": "1",
+    }
+    namespace["TritonPythonModel"]().initialize(arguments)
+    assert asked == ["cuda:1"]
 
 
-def test_python_flavour_model_restores_and_isolates_bad_requests(
-    repository: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    budget = "6GiB"  # bounds this whole process, and pytest's own memory counts
-    model, utils = load_python_model(repository / "denoise-color", budget, monkeypatch)
-    image = np.asarray(Image.open(SAMPLE).convert("RGB"))[:96, :120]
-    good = [utils.Tensor("IMAGE", image)]
-    bad = [utils.Tensor("IMAGE", image.astype(np.float32))]
-    responses = model.execute([bad, good])
-    assert responses[0].error is not None and "uint8" in responses[0].error.message()
-    assert responses[1].error is None
-    expected = Restorer.load(require_entry("denoise-color").onnx, mem_budget=budget).restore(image)
-    np.testing.assert_array_equal(responses[1].output_tensors[0].as_numpy(), expected)
-    model.finalize()
+def test_onnxruntime_gets_the_gpu_id() -> None:
+    from effrestore.runtime.backends.onnxruntime import _providers
+
+    providers, shrink = _providers("cuda:1")
+    assert providers[0] == ("CUDAExecutionProvider", {"device_id": "1"}) and shrink == "cpu:0;gpu:1"
+    with pytest.raises(ConfigError, match=r"cuda\[:N\]"):
+        _providers("cuda:x")
 
 
-def test_python_flavour_sixteen_bit_images(repository: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = repository / "gray16"
-    config = parsed_config(folder)
-    uint16 = model_config_class().DESCRIPTOR.file.enum_types_by_name["DataType"].values_by_name["TYPE_UINT16"].number
-    assert config.input[0].data_type == config.output[0].data_type == uint16
-    model, utils = load_python_model(folder, "6GiB", monkeypatch)
-    image = np.asarray(Image.open(SAMPLE).convert("L"), dtype=np.uint16)[:64, :80] * 257
-    (response,) = model.execute([[utils.Tensor("IMAGE", image)]])
-    assert response.error is None
-    restored = response.output_tensors[0].as_numpy()
-    expected = Restorer.load(require_entry("denoise-gray").onnx, mem_budget="6GiB").restore(image)
-    assert restored.dtype == np.uint16
-    np.testing.assert_array_equal(restored, expected)
-    (refused,) = model.execute([[utils.Tensor("IMAGE", (image // 257).astype(np.uint8))]])
-    assert refused.error is not None and "uint16" in refused.error.message()
+def test_numpy_2_is_refused_where_triton_cannot_serve_it() -> None:
+    from effrestore.serving.triton_python import check_numpy
+
+    if int(np.__version__.split(".")[0]) < 2:
+        pytest.skip("numpy < 2 here")
+    with pytest.raises(ConfigError, match="returns empty responses with numpy 2"):
+        check_numpy(allowed=False)
+    check_numpy(allowed=True)
 
 
 def test_refusals(repository: Path, tmp_path: Path) -> None:
@@ -222,7 +227,46 @@ def test_refusals(repository: Path, tmp_path: Path) -> None:
     assert flavour.returncode == 2 and "python or onnx" in flavour.stderr
     dtype = cli("triton-repo", "denoise-color", "-o", str(tmp_path), "--image-dtype", "float32")
     assert dtype.returncode == 2 and "uint8 or uint16" in dtype.stderr
+    for option, words in [
+        (["--name", "my model"], "must be letters, digits"),
+        (["--mem-budget", "lots"], "cannot read 'lots' as a memory size"),
+        (["--threads", "-3"], "threads"),
+        (["--instances", "0"], "--instances must be at least 1"),
+        (["--mem-budget", "10MiB"], "cannot be met"),
+        (["--python-env", sys.prefix], "returns empty responses with numpy 2"),
+        (["--python-env", str(tmp_path)], "not a Python environment"),
+    ]:
+        refused = cli("triton-repo", "denoise-color", "-o", str(tmp_path), *option)
+        assert refused.returncode == 2 and words in refused.stderr, (option, refused.stderr)
     assert not list(tmp_path.iterdir())
+
+
+def test_an_interrupted_write_leaves_nothing_in_the_repository(
+    repository: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from effrestore.serving import triton
+
+    before = sorted(p.name for p in repository.iterdir())
+    beside = sorted(p.name for p in repository.parent.iterdir())
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(triton.shutil, "copyfile", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        triton.write_triton_model(require_entry("denoise-gray").onnx, repository, "late")
+    assert sorted(p.name for p in repository.iterdir()) == before  # no hidden folder Triton would load
+    assert sorted(p.name for p in repository.parent.iterdir()) == beside
+
+
+def test_onnx_flavour_describes_tiling(repository: Path) -> None:
+    parameters = {k: p.string_value for k, p in parsed_config(repository / "denoise-gray").parameters.items()}
+    meta = Restorer.load(require_entry("denoise-gray").onnx).meta
+    assert parameters["effrestore.tiling"] == meta.tiling
+    assert json.loads(parameters["effrestore.value_range"]) == list(meta.value_range)
+    assert parameters["effrestore.receptive_field"] == (
+        "" if meta.receptive_field is None else str(meta.receptive_field)
+    )
 
 
 def test_external_data_travels_with_the_model(tmp_path: Path) -> None:

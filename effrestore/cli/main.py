@@ -18,6 +18,7 @@ from effrestore.cli.commands.models import models
 from effrestore.cli.commands.run import run
 from effrestore.cli.commands.train import train
 from effrestore.cli.commands.triton_repo import triton_repo
+from effrestore.cli.commands.triton_serve import triton_serve
 
 app = typer.Typer(
     name="effrestore",
@@ -35,6 +36,7 @@ app.command()(inspect)
 app.command()(run)
 app.command()(bench)
 app.command(name="triton-repo")(triton_repo)
+app.command(name="triton-serve")(triton_serve)
 
 
 def _print_version(value: bool) -> None:

@@ -8,14 +8,16 @@ Two flavours:
   of equal-sized tiles); the client pads to `multiple_of` and tiles. The effrestore metadata is in the
   config's parameters so a client can read it from Triton's model-config endpoint.
 
-The entry is written to a temporary folder inside the repository and renamed into place, so Triton's
-repository poller never sees a half-written model.
+The entry is written to a temporary folder beside the repository (on its file system) and renamed into
+place, so Triton's repository poller never sees a half-written model, and an interrupted write leaves
+nothing in the repository (Triton loads every folder there, hidden ones too, as a model).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +25,9 @@ from pathlib import Path
 from effrestore.errors import ConfigError
 from effrestore.metadata import ModelMeta
 from effrestore.onnx_files import external_data_files
+from effrestore.runtime.options import check_threads, parse_budget
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # Triton hangs loading a name with a space
 
 FLAVORS = ("python", "onnx")
 IMAGE_DTYPES = ("uint8", "uint16")  # what the python flavour's IMAGE/RESTORED carry (8- or 16-bit images)
@@ -81,14 +86,23 @@ def model_config(
     mem_budget: str | None = None,
     threads: int | None = None,
     image_dtype: str = "uint8",
+    python_env: Path | None = None,
 ) -> str:
-    """config.pbtxt for one model (Triton's ModelConfig protobuf in text format)."""
+    """config.pbtxt for one model (Triton's ModelConfig protobuf in text format); `python_env` is the
+    environment the python flavour runs in (Triton's EXECUTION_ENV_PATH)."""
     instance_group = [{"count": instances, "kind": Constant("KIND_GPU") if gpu else Constant("KIND_CPU")}]
+    if instances < 1:
+        raise ConfigError(f"--instances must be at least 1, got {instances}")
+    parse_budget(mem_budget)
+    check_threads(threads)
     described = {
         "effrestore.task": meta.task,
         "effrestore.scale": str(meta.scale),
         "effrestore.multiple_of": str(meta.multiple_of),
         "effrestore.overlap": str(meta.overlap),
+        "effrestore.receptive_field": "" if meta.receptive_field is None else str(meta.receptive_field),
+        "effrestore.tiling": meta.tiling,
+        "effrestore.value_range": json.dumps(list(meta.value_range)),
         "effrestore.in_channels": str(meta.in_channels),
         "effrestore.out_channels": str(meta.out_channels),
     }
@@ -96,6 +110,8 @@ def model_config(
         if image_dtype not in IMAGE_DTYPES:
             raise ConfigError(f"--image-dtype must be {' or '.join(IMAGE_DTYPES)}, got {image_dtype!r}")
         runtime = {"mem_budget": mem_budget or "", "threads": str(threads or 0), "image_dtype": image_dtype}
+        if python_env is not None:
+            runtime["EXECUTION_ENV_PATH"] = str(python_env)
         image_type = Constant(f"TYPE_{image_dtype.upper()}")
         config = {
             "name": name,
@@ -137,8 +153,11 @@ def write_triton_model(
     returns the folder."""
     from effrestore.runtime.backends.onnxruntime import OnnxRuntimeBackend
 
-    if not name or "/" in name or name.startswith("."):
-        raise ConfigError(f"model name {name!r} must be a plain folder name")
+    if not NAME_PATTERN.fullmatch(name):
+        raise ConfigError(
+            f"model name {name!r} must be letters, digits, '_', '.' or '-' (starting with a letter or digit, at most "
+            "128); pass --name"
+        )
     backend = OnnxRuntimeBackend(onnx_path)  # refuses models ORT cannot load or without effrestore metadata
     io_names = (backend.input_name, backend.session.get_outputs()[0].name)
     config = model_config(name, backend.meta, flavor, io_names=io_names, **options)  # type: ignore[arg-type]
@@ -146,7 +165,8 @@ def write_triton_model(
     target = repository / name
     if target.exists() and not overwrite:
         raise ConfigError(f"{target} already exists; pass --overwrite to replace it")
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=repository))
+    beside = _staging_folder(repository)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=beside))
     try:
         (staging / "1").mkdir()
         shutil.copyfile(onnx_path, staging / "1" / "model.onnx")
@@ -158,7 +178,7 @@ def write_triton_model(
         (staging / "config.pbtxt").write_text(config)
         os.chmod(staging, 0o755)
         if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=repository))
+            retired = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=beside))
             os.replace(target, retired / name)
             os.replace(staging, target)
             shutil.rmtree(retired)
@@ -168,3 +188,15 @@ def write_triton_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _staging_folder(repository: Path) -> Path:
+    """Where an entry is assembled: beside the repository when that is on the same file system (a rename
+    is then atomic and an interrupted write leaves nothing Triton loads), else inside it (a repository that
+    is a mount point)."""
+    parent = repository.resolve().parent
+    try:
+        same = os.stat(parent).st_dev == os.stat(repository).st_dev and os.access(parent, os.W_OK)
+    except OSError:
+        same = False
+    return parent if same else repository

@@ -1,10 +1,10 @@
 """The model Triton's Python backend runs for a `python`-flavour repository entry (`effrestore triton-repo`).
 
-Each request carries one image `IMAGE` (H×W×C; C = the model's channels, or 4 with alpha carried through;
-8- or 16-bit, as the entry's `image_dtype` parameter says) and gets `RESTORED` back in the same type (scaled
-for super-resolution models). Tiling and the memory budget are the runtime's, configured by the entry's
-parameters. A request that fails gets its own error response; the other requests of the batch are
-unaffected.
+Each request carries one image `IMAGE` (H×W×C, gray as H×W×1; C = the model's channels, or with alpha
+carried through; 8- or 16-bit, as the entry's `image_dtype` parameter says) and gets `RESTORED` back in
+the same type (scaled for super-resolution models). Tiling and the memory budget are the runtime's,
+configured by the entry's parameters. A request that fails gets its own error response (a client's mistake
+as INVALID_ARG: HTTP 400, gRPC INVALID_ARGUMENT); the other requests of the batch are unaffected.
 """
 
 from __future__ import annotations
@@ -14,6 +14,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from effrestore.errors import ConfigError, EffrestoreError, ImageError
+
+CHECK_SIDE = 64  # the image `initialize` restores to prove the entry's budget can be met
+
+
+def check_numpy(allowed: bool) -> None:
+    """Triton 2.51's Python backend (the nvidia-pytriton 0.7 bundle) answers every request with an empty
+    tensor and a success status when numpy 2 is installed in its environment: refuse to load instead."""
+    if int(np.__version__.split(".")[0]) >= 2 and not allowed:
+        raise ConfigError(
+            f"numpy {np.__version__} is installed in the Python backend's environment; Triton 2.51's Python "
+            "backend (bundled by nvidia-pytriton 0.7) returns empty responses with numpy 2: install numpy<2 "
+            "there (pip install 'numpy<2'), or set the entry's parameter allow_numpy2 to \"true\" on a Triton "
+            "whose Python backend is built for numpy 2"
+        )
 
 
 class TritonPythonModel:
@@ -27,30 +43,44 @@ class TritonPythonModel:
         self.pb_utils = pb_utils
         config = json.loads(args["model_config"])
         parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+        check_numpy(parameters.get("allow_numpy2") == "true")
         self.image_dtype = np.dtype(parameters.get("image_dtype") or "uint8")
         folder = Path(args["model_repository"]) / args["model_version"]
+        gpu = args.get("model_instance_kind") == "GPU"
         self.restorer = Restorer.load(
             folder / "model.onnx",
-            device="cuda" if args.get("model_instance_kind") == "GPU" else "cpu",  # auto: OpenVINO on the CPU
+            device=f"cuda:{args.get('model_instance_device_id') or 0}" if gpu else "cpu",
             precision=parameters.get("precision") or "auto",
             mem_budget=parameters.get("mem_budget") or None,
             threads=int(parameters.get("threads") or 0) or None,
         )
+        # a budget no request could meet must stop the model from loading, not fail every request
+        channels = self.restorer.meta.in_channels
+        self.restorer.restore(np.zeros((CHECK_SIDE, CHECK_SIDE, channels), self.image_dtype))
 
     def execute(self, requests: list[Any]) -> list[Any]:
         responses = []
         for request in requests:
             try:
                 image = self.pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy()
-                if image.dtype != self.image_dtype or image.ndim not in (2, 3):
-                    raise ValueError(f"IMAGE must be {self.image_dtype} H×W or H×W×C, got {image.dtype} {image.shape}")
+                if image.dtype != self.image_dtype or image.ndim != 3:
+                    raise ImageError(
+                        f"IMAGE must be {self.image_dtype} H×W×C (gray as H×W×1), got {image.dtype} {image.shape}"
+                    )
                 restored = self.restorer.restore(image)
                 tensor = self.pb_utils.Tensor("RESTORED", np.ascontiguousarray(restored))
                 responses.append(self.pb_utils.InferenceResponse(output_tensors=[tensor]))
             except Exception as exc:  # one bad request must not fail the others in the batch
-                error = self.pb_utils.TritonError(f"effrestore: {exc}")
-                responses.append(self.pb_utils.InferenceResponse(output_tensors=[], error=error))
+                responses.append(self.pb_utils.InferenceResponse(output_tensors=[], error=self._error(exc)))
         return responses
+
+    def _error(self, exc: Exception) -> Any:
+        """The client's mistakes (the image, its options) as INVALID_ARG; the server's own failures as
+        INTERNAL."""
+        error = self.pb_utils.TritonError
+        code = error.INVALID_ARG if isinstance(exc, (ImageError, ConfigError)) else error.INTERNAL
+        kind = "" if isinstance(exc, EffrestoreError) else f"{type(exc).__name__}: "
+        return error(f"effrestore: {kind}{exc}", code)
 
     def finalize(self) -> None:
         self.restorer = None

@@ -31,12 +31,21 @@ def triton_repo(
     gpu: Annotated[bool, typer.Option("--gpu", help="Instances on GPUs (KIND_GPU) instead of CPUs.")] = False,
     max_batch: Annotated[int, typer.Option(help="onnx flavour: largest batch of tiles Triton forms.")] = 8,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing entry of that name.")] = False,
+    python_env: Annotated[
+        Path | None,
+        typer.Option(
+            help="python flavour: the Python environment the entry runs in (Triton's EXECUTION_ENV_PATH), with "
+            "effrestore and numpy<2 installed; checked now."
+        ),
+    ] = None,
 ) -> None:
     """Write REPOSITORY/NAME/{config.pbtxt, 1/model.onnx[, 1/model.py]} for Triton Inference Server.
 
-    The python flavour needs `pip install effrestore` in Triton's Python-backend environment; clients send
-    8-bit (or, with --image-dtype uint16, 16-bit) H×W×C images as IMAGE and get RESTORED back. The onnx
-    flavour serves the network itself (N×C×H×W float32, dynamic batching)."""
+    The python flavour needs effrestore (and, for Triton 2.51, numpy<2) in Triton's Python-backend
+    environment (--python-env names one); clients send 8-bit (or, with --image-dtype uint16, 16-bit) H×W×C
+    images (gray as H×W×1) as IMAGE and get RESTORED back. A --mem-budget is checked now by restoring a
+    small image under it. The onnx flavour serves the network itself (N×C×H×W float32, dynamic batching).
+    Prints the command that starts a server on the repository."""
     from effrestore.serving import write_triton_model
     from effrestore.zoo import require_entry
 
@@ -48,6 +57,9 @@ def triton_repo(
         path = require_entry(model).onnx
     if repository.exists() and not repository.is_dir():
         raise ConfigError(f"{repository}: exists and is not a folder; -o names the model repository folder")
+    env = _checked_env(python_env) if python_env is not None and flavor == "python" else None
+    if mem_budget is not None and flavor == "python":
+        _check_budget(path, mem_budget, threads)
     folder = write_triton_model(
         path,
         repository,
@@ -60,5 +72,36 @@ def triton_repo(
         mem_budget=mem_budget,
         threads=threads,
         image_dtype=image_dtype,
+        python_env=env.root if env is not None else None,
     )
-    typer.echo(f"wrote {folder} ({flavor} flavour); start with: tritonserver --model-repository {repository}")
+    typer.echo(f"wrote {folder} ({flavor} flavour); start a server on the repository with:")
+    typer.echo(f"  {shlex.join(['tritonserver', '--model-repository', str(repository.resolve())])}")
+    if env is not None:
+        bundled = ["effrestore", "triton-serve", str(repository.resolve()), "--server-env", str(env.root)]
+        typer.echo(f"  or, with the server nvidia-pytriton bundles: {shlex.join(bundled)}")
+
+
+def _checked_env(root: Path):  # type: ignore[no-untyped-def]
+    """The environment, with effrestore and a numpy the bundled Triton's Python backend works with."""
+    from effrestore.serving.tritonserver import INSTALL_HINT, PythonEnv
+
+    env = PythonEnv.at(root)
+    if env.module_version("effrestore") is None:
+        raise ConfigError(f"{env.root}: effrestore is not installed there; `{env.python} -m pip install effrestore`")
+    numpy = env.module_version("numpy") or "0"
+    if int(numpy.split(".")[0]) >= 2:
+        raise ConfigError(
+            f"{env.root}: has numpy {numpy}; Triton 2.51's Python backend returns empty responses with numpy 2: "
+            f"`{env.python} -m pip install 'numpy<2'` (a fresh one: `{INSTALL_HINT}`)"
+        )
+    return env
+
+
+def _check_budget(path: Path, mem_budget: str, threads: int | None) -> None:
+    """Restores a small image under the budget, so an entry whose every request would fail is not written."""
+    import numpy as np
+
+    from effrestore.runtime import Restorer
+
+    restorer = Restorer.load(path, mem_budget=mem_budget, threads=threads)
+    restorer.restore(np.zeros((64, 64, restorer.meta.in_channels), np.uint8))

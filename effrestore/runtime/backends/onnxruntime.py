@@ -20,7 +20,18 @@ PROVIDERS = {
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
     "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
 }
-SHRINK_ARENAS = {"cpu": "cpu:0", "cuda": "cpu:0;gpu:0", "tensorrt": "cpu:0;gpu:0"}
+
+
+def _providers(device: str) -> tuple[list, str]:
+    """ORT providers for "cpu", "cuda[:N]" or "tensorrt[:N]" (N: the GPU), and the arenas to shrink."""
+    kind, _, index = device.partition(":")
+    if kind not in PROVIDERS or (index and (kind == "cpu" or not index.isdigit())):
+        raise ConfigError(f"unknown device {device!r} for onnxruntime; choose cpu, cuda[:N] or tensorrt[:N]")
+    if kind == "cpu":
+        return PROVIDERS[kind], "cpu:0"
+    gpu = index or "0"
+    providers = [(p, {"device_id": gpu}) if p != "CPUExecutionProvider" else p for p in PROVIDERS[kind]]
+    return providers, f"cpu:0;gpu:{gpu}"
 
 
 class OnnxRuntimeBackend(Backend):
@@ -29,9 +40,8 @@ class OnnxRuntimeBackend(Backend):
     def __init__(self, path: Path, device: str = "cpu", threads: int | None = None, meta: ModelMeta | None = None):
         import onnxruntime as ort
 
-        if device not in PROVIDERS:
-            raise ConfigError(f"unknown device {device!r} for onnxruntime; choose cpu, cuda or tensorrt")
-        wanted = PROVIDERS[device]
+        providers, shrink = _providers(device)
+        wanted = PROVIDERS[device.partition(":")[0]]
         if wanted[0] not in ort.get_available_providers():
             raise BackendUnavailableError(
                 f"ONNX Runtime here has no {wanted[0]} (available: {', '.join(ort.get_available_providers())}); "
@@ -43,7 +53,7 @@ class OnnxRuntimeBackend(Backend):
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=wanted)
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # ORT raises its own exception classes (Fail, InvalidGraph, ...)
             first = str(exc).splitlines()[0]
             hint = (
@@ -53,7 +63,7 @@ class OnnxRuntimeBackend(Backend):
             )
             raise BackendUnavailableError(f"{path}: ONNX Runtime cannot load this model: {first}{hint}") from None
         self.run_options = ort.RunOptions()
-        self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", SHRINK_ARENAS[device])
+        self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", shrink)
         self.input_name = self.session.get_inputs()[0].name
         props = dict(self.session.get_modelmeta().custom_metadata_map)
         super().__init__(onnx_meta(path, props, meta), device, file_digest(path))
