@@ -151,12 +151,22 @@ def run(
         bool, typer.Option("--first-frame", help="Restore the first page/frame of a multi-page TIFF or animation.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-image stats as JSON.")] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Restore on a Ray cluster: local (start one here), auto (join the running one) or ray://HOST:PORT.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="--ray: actors, each with the model loaded once and its own --threads/--mem-budget.")
+    ] = 1,
 ) -> None:
     """Restore images. Without --model the shipped default model runs in OpenVINO (ONNX Runtime when OpenVINO
     is not installed; no torch needed), in tiles under a measured memory budget.
 
     For batch jobs: --shard splits the inputs between workers, --skip-existing resumes, --keep-going
-    finishes the other images when one fails."""
+    finishes the other images when one fails; --ray restores them on a Ray cluster with --workers actors."""
     from effrestore.runtime import Restorer
     from effrestore.zoo import DEFAULT_MODEL
 
@@ -182,23 +192,29 @@ def run(
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
         return
-    source = engine if engine is not None else (model or DEFAULT_MODEL)
+    source = str(engine if engine is not None else (model or DEFAULT_MODEL))
+    load = {
+        "backend": "tensorrt" if engine is not None else backend,
+        "device": device,
+        "mem_budget": mem_budget,
+        "tile": tile,
+        "tile_overlap": tile_overlap,
+        "threads": threads,
+        "ensemble": ensemble,
+        "precision": precision,
+    }
+    options = FileOptions(overwrite, max_pixels, keep_color, output_depth, first_frame)
     try:
-        restorer = Restorer.load(
-            source,
-            backend="tensorrt" if engine is not None else backend,
-            device=device,
-            mem_budget=mem_budget,
-            tile=tile,
-            tile_overlap=tile_overlap,
-            threads=threads,
-            ensemble=ensemble,
-            precision=precision,
-        )
-        if restorer.backend.note:
-            print_note(restorer.backend.note)
-        options = FileOptions(overwrite, max_pixels, keep_color, output_depth, first_frame)
-        failures = restore_jobs(restorer, jobs, rows, options, keep_going, as_json)
+        if ray is not None:
+            failures = restore_on_ray(ray, workers, source, load, options, jobs, rows, keep_going, as_json)
+            title = f"restored with {source} on Ray ({workers} workers)"
+        else:
+            restorer = Restorer.load(source, **load)
+            if restorer.backend.note:
+                print_note(restorer.backend.note)
+            failures = restore_jobs(restorer, jobs, rows, options, keep_going, as_json)
+            used = restorer.backend
+            title = f"restored with {source} ({used.name}, {used.precision}, {used.device})"
     except EffrestoreError as exc:
         if as_json:  # the rows so far, and the images the error left unrestored
             done = {row["input"] for row in rows}
@@ -209,17 +225,51 @@ def run(
             ]
             typer.echo(json.dumps(rows + stopped, indent=2))
         raise
+    finish(rows, failures, len(jobs), as_json, title)
+
+
+def finish(rows: list[dict], failures: list[str], count: int, as_json: bool, title: str) -> None:
+    """The rows as JSON or a table, then the failures (exit 1 when there are any)."""
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:
-        backend_used = restorer.backend
-        title = f"restored with {source} ({backend_used.name}, {backend_used.precision}, {backend_used.device})"
         Console().print(summary_table(title, rows))
     if failures:
-        stderr.print(f"[bold red]{len(failures)} of {len(jobs)} images failed:[/]", highlight=False)
+        stderr.print(f"[bold red]{len(failures)} of {count} images failed:[/]", highlight=False)
         for failure in failures:
             stderr.print(f"  {escape(failure)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+def restore_on_ray(
+    address: str,
+    workers: int,
+    source: str,
+    load: dict,
+    options: FileOptions,
+    jobs: list[tuple[Path, Path]],
+    rows: list[dict],
+    keep_going: bool,
+    quiet: bool,
+) -> list[str]:
+    """`restore_jobs` on a Ray cluster: each of `workers` actors loads the model once. Rows come as images
+    finish; without `keep_going` the first failure stops the run, as it does without Ray."""
+    from effrestore.serving.ray import ActorSpec, restore_files
+
+    spec = ActorSpec(source, load, dataclasses.asdict(options))
+    failures = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, disable=quiet, transient=True) as progress:
+        task = progress.add_task(f"images on Ray ({workers} workers)", total=len(jobs))
+        for row in restore_files(jobs, spec, address=address, workers=workers, cpus_per_worker=load["threads"] or 1):
+            rows.append(row)
+            progress.advance(task)
+            if "error" in row:
+                message = row["error"] if row["error"].startswith(row["input"]) else f"{row['input']}: {row['error']}"
+                if not keep_going:
+                    raise EffrestoreError(message)
+                failures.append(message)
+    return failures
 
 
 def restore_jobs(
