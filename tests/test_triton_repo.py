@@ -224,7 +224,7 @@ def test_refusals(repository: Path, tmp_path: Path) -> None:
     checkpoint = cli("triton-repo", str(require_entry("denoise-color").checkpoint), "-o", str(tmp_path))
     assert checkpoint.returncode == 2 and "effrestore export" in checkpoint.stderr
     flavour = cli("triton-repo", "denoise-color", "-o", str(tmp_path), "--flavor", "tf")
-    assert flavour.returncode == 2 and "python or onnx" in flavour.stderr
+    assert flavour.returncode == 2 and "python, onnx, tensorrt" in flavour.stderr
     dtype = cli("triton-repo", "denoise-color", "-o", str(tmp_path), "--image-dtype", "float32")
     assert dtype.returncode == 2 and "uint8 or uint16" in dtype.stderr
     for option, words in [

@@ -21,15 +21,19 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from effrestore.errors import ConfigError
 from effrestore.metadata import ModelMeta
 from effrestore.onnx_files import external_data_files
 from effrestore.runtime.options import check_threads, parse_budget
 
+if TYPE_CHECKING:
+    from effrestore.trt.manifest import EngineManifest
+
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # Triton hangs loading a name with a space
 
-FLAVORS = ("python", "onnx")
+FLAVORS = ("python", "onnx", "tensorrt")
 IMAGE_DTYPES = ("uint8", "uint16")  # what the python flavour's IMAGE/RESTORED carry (8- or 16-bit images)
 PYTHON_MODEL = '''"""Written by `effrestore triton-repo`: the Python backend runs effrestore.serving.triton_python."""
 
@@ -87,9 +91,12 @@ def model_config(
     threads: int | None = None,
     image_dtype: str = "uint8",
     python_env: Path | None = None,
+    engine: EngineManifest | None = None,
 ) -> str:
     """config.pbtxt for one model (Triton's ModelConfig protobuf in text format); `python_env` is the
-    environment the python flavour runs in (Triton's EXECUTION_ENV_PATH)."""
+    environment the python flavour runs in (Triton's EXECUTION_ENV_PATH); `engine` the manifest of a
+    TensorRT engine being served (its instances are GPU instances)."""
+    gpu = gpu or engine is not None
     instance_group = [{"count": instances, "kind": Constant("KIND_GPU") if gpu else Constant("KIND_CPU")}]
     if instances < 1:
         raise ConfigError(f"--instances must be at least 1, got {instances}")
@@ -135,13 +142,48 @@ def model_config(
             "instance_group": instance_group,
             "parameters": _parameters(described),
         }
+    elif flavor == "tensorrt":
+        config = _engine_config(name, engine, instance_group, described)
     else:
-        raise ConfigError(f"unknown flavour {flavor!r}; choose {' or '.join(FLAVORS)}")
+        raise ConfigError(f"unknown flavour {flavor!r}; choose {', '.join(FLAVORS)}")
+    if engine is not None and flavor == "onnx":
+        raise ConfigError("a TensorRT engine is served with --flavor tensorrt or python, not onnx")
     return _text(config) + "\n"
 
 
+def _engine_config(name: str, engine: EngineManifest | None, instance_group: list, described: dict) -> dict:
+    """Triton's TensorRT backend on a standard TensorRT engine: its tensors, profiles, version and GPUs
+    from the engine's manifest."""
+    if engine is None:
+        raise ConfigError("--flavor tensorrt serves a TensorRT engine: pass a .plan from `effrestore build`")
+    if engine.flavour != "tensorrt":
+        raise ConfigError(
+            f"Triton's TensorRT backend runs standard TensorRT engines; this is a {engine.flavour} "
+            f"{engine.tensorrt_version} engine: serve it with --flavor python (effrestore's TensorRT backend runs it)"
+        )
+    meta = engine.model
+    profiles = [{"min": list(p.min), "opt": list(p.opt), "max": list(p.max)} for p in engine.profiles]
+    built = {
+        "effrestore.tensorrt_flavour": engine.flavour,
+        "effrestore.tensorrt_version": engine.tensorrt_version,
+        "effrestore.compute_capabilities": ",".join(engine.compute_capabilities),
+        "effrestore.precision": engine.precision,
+        "effrestore.profiles": json.dumps(profiles),
+    }
+    fp32 = Constant("TYPE_FP32")
+    return {
+        "name": name,
+        "platform": "tensorrt_plan",
+        "max_batch_size": 0,  # explicit-batch engine: the batch is the first of the dims
+        "input": [{"name": engine.input_name, "data_type": fp32, "dims": [-1, meta.in_channels, -1, -1]}],
+        "output": [{"name": engine.output_name, "data_type": fp32, "dims": [-1, meta.out_channels, -1, -1]}],
+        "instance_group": instance_group,
+        "parameters": _parameters({**described, **built}),
+    }
+
+
 def write_triton_model(
-    onnx_path: Path,
+    model_path: Path,
     repository: Path,
     name: str,
     flavor: str = "python",
@@ -149,18 +191,14 @@ def write_triton_model(
     overwrite: bool = False,
     **options: object,
 ) -> Path:
-    """Writes `repository/name/{config.pbtxt, 1/model.onnx[, its external data][, 1/model.py]}` atomically;
-    returns the folder."""
-    from effrestore.runtime.backends.onnxruntime import OnnxRuntimeBackend
-
+    """Writes `repository/name/{config.pbtxt, 1/model.onnx[, its external data] or 1/model.plan[.json],
+    [1/model.py]}` atomically; returns the folder."""
     if not NAME_PATTERN.fullmatch(name):
         raise ConfigError(
             f"model name {name!r} must be letters, digits, '_', '.' or '-' (starting with a letter or digit, at most "
             "128); pass --name"
         )
-    backend = OnnxRuntimeBackend(onnx_path)  # refuses models ORT cannot load or without effrestore metadata
-    io_names = (backend.input_name, backend.session.get_outputs()[0].name)
-    config = model_config(name, backend.meta, flavor, io_names=io_names, **options)  # type: ignore[arg-type]
+    config, files = _entry(model_path, name, flavor, options)
     repository.mkdir(parents=True, exist_ok=True)
     target = repository / name
     if target.exists() and not overwrite:
@@ -169,10 +207,9 @@ def write_triton_model(
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=beside))
     try:
         (staging / "1").mkdir()
-        shutil.copyfile(onnx_path, staging / "1" / "model.onnx")
-        for location in external_data_files(onnx_path):  # a model over 2 GB keeps its weights beside it
-            (staging / "1" / location).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(onnx_path.parent / location, staging / "1" / location)
+        for relative, source in files.items():
+            (staging / "1" / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, staging / "1" / relative)
         if flavor == "python":
             (staging / "1" / "model.py").write_text(PYTHON_MODEL)
         (staging / "config.pbtxt").write_text(config)
@@ -188,6 +225,25 @@ def write_triton_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _entry(model_path: Path, name: str, flavor: str, options: dict) -> tuple[str, dict[str, Path]]:
+    """The config and the version folder's files (name there -> source) for an ONNX model or an engine."""
+    if model_path.suffix.lower() == ".plan":
+        from effrestore.trt.manifest import manifest_path, read_manifest
+
+        engine = read_manifest(model_path)  # refuses an engine without a valid manifest
+        config = model_config(name, engine.model, flavor, engine=engine, **options)
+        return config, {"model.plan": model_path, "model.plan.json": manifest_path(model_path)}
+    from effrestore.runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    backend = OnnxRuntimeBackend(model_path)  # refuses models ORT cannot load or without effrestore metadata
+    io_names = (backend.input_name, backend.session.get_outputs()[0].name)
+    config = model_config(name, backend.meta, flavor, io_names=io_names, **options)
+    files = {"model.onnx": model_path}
+    for location in external_data_files(model_path):  # a model over 2 GB keeps its weights beside it
+        files[location] = model_path.parent / location
+    return config, files
 
 
 def _staging_folder(repository: Path) -> Path:

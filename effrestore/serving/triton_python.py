@@ -47,8 +47,9 @@ class TritonPythonModel:
         self.image_dtype = np.dtype(parameters.get("image_dtype") or "uint8")
         folder = Path(args["model_repository"]) / args["model_version"]
         gpu = args.get("model_instance_kind") == "GPU"
+        model = folder / "model.plan" if (folder / "model.plan").exists() else folder / "model.onnx"
         self.restorer = Restorer.load(
-            folder / "model.onnx",
+            model,
             device=f"cuda:{args.get('model_instance_device_id') or 0}" if gpu else "cpu",
             precision=parameters.get("precision") or "auto",
             mem_budget=parameters.get("mem_budget") or None,

@@ -122,3 +122,36 @@ def test_every_attention_kind_builds(kind: str, tmp_path: Path) -> None:
         seconds, plan = build(custom, tmp_path / f"{precision}.plan", tmp_path / "cache", precision=precision)
         assert_real_plan(plan, precision)
         print(f"{kind} {precision}: built in {seconds:.1f} s, {plan.stat().st_size / 2**20:.1f} MiB")
+
+
+def test_engines_become_triton_entries(models_dir: Path, tmp_path: Path) -> None:
+    """A TensorRT-RTX plan is served by the python flavour (Triton's TensorRT backend runs only standard
+    TensorRT); a standard-TensorRT manifest gives a tensorrt_plan config whose fields come from it. Neither
+    runs here (no GPU, and the bundled server has no TensorRT backend): the configs parse against
+    Triton's ModelConfig schema."""
+    from tests.test_triton_repo import parsed_config
+
+    _, plan = build(models_dir / "conv.onnx", tmp_path / "m.plan", tmp_path / "cache")
+    repository = tmp_path / "repository"
+    python = cli("triton-repo", str(plan), "-o", str(repository), "--name", "rtx")
+    assert python.returncode == 0, python.stderr
+    entry = repository / "rtx"
+    assert sorted(p.name for p in (entry / "1").iterdir()) == ["model.plan", "model.plan.json", "model.py"]
+    assert parsed_config(entry).instance_group[0].kind == 1  # KIND_GPU: an engine needs one
+    refused = cli("triton-repo", str(plan), "-o", str(repository), "--name", "direct", "--flavor", "tensorrt")
+    assert refused.returncode == 2 and "--flavor python" in refused.stderr
+    standard = tmp_path / "standard" / "s.plan"
+    standard.parent.mkdir()
+    standard.write_bytes(plan.read_bytes())
+    manifest = json.loads((tmp_path / "m.plan.json").read_text())
+    manifest.update(flavour="tensorrt", tensorrt_version="10.13.0")
+    (standard.parent / "s.plan.json").write_text(json.dumps(manifest))
+    written = cli("triton-repo", str(standard), "-o", str(repository), "--flavor", "tensorrt")
+    assert written.returncode == 0, written.stderr
+    config = parsed_config(repository / "s")
+    parameters = {key: p.string_value for key, p in config.parameters.items()}
+    assert config.platform == "tensorrt_plan" and config.max_batch_size == 0
+    assert list(config.input[0].dims) == [-1, 3, -1, -1] and config.input[0].name == manifest["input_name"]
+    assert parameters["effrestore.tensorrt_version"] == "10.13.0"
+    assert parameters["effrestore.compute_capabilities"] == ",".join(manifest["gpu"]["compute_capabilities"])
+    assert json.loads(parameters["effrestore.profiles"])[0]["max"][2] == TILES[0]

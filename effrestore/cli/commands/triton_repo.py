@@ -13,12 +13,18 @@ from effrestore.errors import ConfigError
 
 
 def triton_repo(
-    model: Annotated[str, typer.Argument(help="ONNX file (from `effrestore export`) or shipped model name.")],
+    model: Annotated[
+        str,
+        typer.Argument(help="ONNX file (`effrestore export`), TensorRT engine (`effrestore build`) or shipped model."),
+    ],
     repository: Annotated[Path, typer.Option("--output", "-o", help="Model repository folder.")],
     name: Annotated[str | None, typer.Option(help="Model name in the repository (default: from MODEL).")] = None,
     flavor: Annotated[
         str,
-        typer.Option(help="python: whole images, tiled under --mem-budget in the server; onnx: tensors, client tiles."),
+        typer.Option(
+            help="python: whole images, tiled under --mem-budget in the server; onnx: tensors, client tiles; "
+            "tensorrt: a standard TensorRT .plan in Triton's TensorRT backend (tensors, client tiles)."
+        ),
     ] = "python",
     mem_budget: Annotated[
         str | None, _options.mem_budget_option("python flavour: memory budget per model instance.")
@@ -50,15 +56,15 @@ def triton_repo(
     from effrestore.zoo import require_entry
 
     path = Path(model)
-    if path.suffix.lower() != ".onnx":
+    if path.suffix.lower() not in (".onnx", ".plan"):
         if path.exists():
             command = shlex.join(["effrestore", "export", str(path), "-o", "m.onnx"])
-            raise ConfigError(f"{path}: Triton serves ONNX; export it first with `{command}`")
+            raise ConfigError(f"{path}: Triton serves ONNX or TensorRT engines; export it first with `{command}`")
         path = require_entry(model).onnx
     if repository.exists() and not repository.is_dir():
         raise ConfigError(f"{repository}: exists and is not a folder; -o names the model repository folder")
     env = _checked_env(python_env) if python_env is not None and flavor == "python" else None
-    if mem_budget is not None and flavor == "python":
+    if mem_budget is not None and flavor == "python" and path.suffix.lower() == ".onnx":  # engines: no GPU here
         _check_budget(path, mem_budget, threads)
     folder = write_triton_model(
         path,
