@@ -283,3 +283,16 @@ def test_external_data_travels_with_the_model(tmp_path: Path) -> None:
     reference = ort.InferenceSession(str(require_entry("denoise-gray").onnx), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     np.testing.assert_array_equal(session.run(None, {name: batch})[0], reference.run(None, {name: batch})[0])
+
+
+def test_triton_repo_works_without_torch(tmp_path: Path) -> None:
+    """The runtime-only install (no torch, no export extra) writes entries: external-data checks use onnx,
+    a base dependency."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from effrestore.cli.main import main\n"
+        f"sys.exit(main(['triton-repo', 'denoise-gray', '--flavor', 'onnx', '-o', {str(tmp_path)!r}]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "denoise-gray" / "1" / "model.onnx").exists()
