@@ -29,6 +29,7 @@ from effrestore.trt.manifest import BuilderOptions, EngineManifest, Plugin, mani
 from effrestore.trt.onnx_support import PLUGIN_DOMAIN
 from effrestore.trt.precision import PrecisionPolicy, precision_policy
 from effrestore.trt.profiles import DEFAULT_TILES, Profile, tile_ladder
+from effrestore.trt.tensor_limits import within_limit
 
 Log = Callable[[str], None]
 
@@ -131,6 +132,7 @@ def build_engine(
     profiles = [profile] if profile is not None else tile_ladder(facts.meta, tiles or DEFAULT_TILES, max_batch)
     for p in profiles:
         p.validate(facts.meta)
+    profiles = within_limit(profiles, onnx_path, facts.meta, log)
     where = build_target(target, compute_capabilities, str(onnx_path))
     flavour, version, gpu = where.flavour, where.version, where.gpu
     flavour.check_request(builder, tuple(compute_capabilities))
