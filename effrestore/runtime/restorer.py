@@ -50,6 +50,27 @@ class RestoreStats:
     def megapixels_per_second(self) -> float:
         return self.height * self.width / 1e6 / max(self.seconds, 1e-9)
 
+    def to_row(self) -> dict:
+        """The numbers as `run --json` prints them (one row per image)."""
+        return {
+            "height": self.height,
+            "width": self.width,
+            "tile": self.tile,
+            "batch": self.batch,
+            "tiles": self.tiles,
+            "seconds": round(self.seconds, 3),
+            "megapixels_per_second": round(self.megapixels_per_second, 3),
+            "planned_peak_bytes": self.planned_peak,
+            "measured_peak_bytes": self.measured_peak,
+            "budget_bytes": self.budget,
+            "backend": self.backend,
+            "precision": self.precision,
+            "planned_seconds": None if self.planned_seconds is None else round(self.planned_seconds, 3),
+            "device": self.device,
+            "peak_method": self.peak_method,
+            "dropped_metadata": list(self.dropped_metadata),
+        }
+
 
 def _to_float(tile: np.ndarray) -> np.ndarray:
     if tile.dtype == np.uint8:

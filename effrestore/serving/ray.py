@@ -38,13 +38,11 @@ class RestoreActor:
         self.restorer = Restorer.load(self.spec.source, **self.spec.load)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        from effrestore.cli.commands.run import stats_row
-
         rows: dict[str, list] = {"input": [], "output": [], "row": []}  # row: the image's JSON row, as text
         for src, dst in zip(batch["input"], batch["output"], strict=True):
             try:
                 self.restorer.restore_file(str(src), str(dst), **self.spec.files)
-                result: dict[str, Any] = {"input": str(src), "output": str(dst), **stats_row(self.restorer.last_stats)}
+                result: dict[str, Any] = {"input": str(src), "output": str(dst), **self.restorer.last_stats.to_row()}
             except EffrestoreError as exc:  # this image's error; the others go on
                 result = {"input": str(src), "output": str(dst), "error": str(exc)}
             rows["input"].append(str(src))

@@ -25,7 +25,7 @@ from effrestore.runtime.memory import format_bytes
 OUTPUT_TAG = ".restored"
 
 if TYPE_CHECKING:
-    from effrestore.runtime import Restorer, RestoreStats
+    from effrestore.runtime import Restorer
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:
@@ -305,7 +305,7 @@ def restore_jobs(
                 rows.append({"input": str(src), "output": str(dst), "error": message})
             else:
                 stats = restorer.last_stats
-                rows.append({"input": str(src), "output": str(dst), **stats_row(stats)})
+                rows.append({"input": str(src), "output": str(dst), **stats.to_row()})
                 if stats.dropped_metadata and not quiet:
                     progress.console.print(
                         f"note: {escape(str(dst))}: {dst.suffix} cannot keep the input's "
@@ -314,28 +314,6 @@ def restore_jobs(
                     )
             progress.advance(files)
     return failures
-
-
-def stats_row(stats: RestoreStats) -> dict:
-    """One restored image's numbers, as `--json` prints them."""
-    return {
-        "height": stats.height,
-        "width": stats.width,
-        "tile": stats.tile,
-        "batch": stats.batch,
-        "tiles": stats.tiles,
-        "seconds": round(stats.seconds, 3),
-        "megapixels_per_second": round(stats.megapixels_per_second, 3),
-        "planned_peak_bytes": stats.planned_peak,
-        "measured_peak_bytes": stats.measured_peak,
-        "budget_bytes": stats.budget,
-        "backend": stats.backend,
-        "precision": stats.precision,
-        "planned_seconds": None if stats.planned_seconds is None else round(stats.planned_seconds, 3),
-        "device": stats.device,
-        "peak_method": stats.peak_method,
-        "dropped_metadata": list(stats.dropped_metadata),
-    }
 
 
 def summary_table(title: str, rows: list[dict]) -> Table:
