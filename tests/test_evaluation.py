@@ -73,6 +73,7 @@ def test_bad_eval_folders(tmp_path: Path) -> None:
         load_eval_images(tmp_path, 3)
 
 
+@pytest.mark.slow  # runs BM3D through the CLI (~30 s)
 def test_eval_cli_with_baseline(tmp_path: Path) -> None:
     from effrestore.models import build_model, save_checkpoint
 

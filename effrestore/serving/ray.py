@@ -63,7 +63,7 @@ ADDRESS = re.compile(r"local|auto|ray://[^\s:]+:\d+|[^\s:/]+:\d+")
 
 
 def connect(address: str) -> None:
-    """`local` starts a cluster in this process's session, `auto` joins the running one, `HOST:PORT` the
+    """`local` starts a cluster for this run, `auto` joins the running one, `HOST:PORT` the
     cluster whose head is there, `ray://HOST:PORT` one through Ray Client."""
     if not ADDRESS.fullmatch(address):
         raise ConfigError(f"--ray takes local, auto, HOST:PORT or ray://HOST:PORT, got {address!r}")

@@ -121,6 +121,7 @@ def test_fuse_layernorm_leaves_biasfree_alone(tmp_path: Path) -> None:
     assert not any(n.op_type == "LayerNormalization" for n in fused.graph.node)
 
 
+@pytest.mark.slow  # exports and converts a model (~30 s)
 def test_fp16_keeps_islands_and_psnr(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = build_model("restormer-xs", attention="mdta", num_blocks=(1, 1, 1, 1), num_refinement_blocks=0)

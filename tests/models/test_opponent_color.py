@@ -58,6 +58,7 @@ def test_needs_rgb() -> None:
         build_model("restormer-xs", **TINY, in_channels=1, out_channels=1, opponent_color=True)
 
 
+@pytest.mark.slow  # exports and reloads a model (~35 s)
 def test_checkpoint_and_onnx_keep_the_mode(tmp_path: Path) -> None:
     _, color = gray_and_color()
     loaded = load_checkpoint(save_checkpoint(color, tmp_path / "c.safetensors"))
