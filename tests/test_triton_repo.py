@@ -296,3 +296,10 @@ def test_triton_repo_works_without_torch(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "denoise-gray" / "1" / "model.onnx").exists()
+
+
+def test_triton_serve_refuses_what_it_cannot_serve(tmp_path: Path) -> None:
+    missing = cli("triton-serve", str(tmp_path / "nothing"), "--server-env", sys.prefix)
+    assert missing.returncode == 2 and "triton-repo" in missing.stderr
+    no_server = cli("triton-serve", str(tmp_path), "--server-env", sys.prefix)
+    assert no_server.returncode == 2 and "nvidia-pytriton" in no_server.stderr

@@ -133,3 +133,11 @@ def test_every_written_entry_loaded(server: Server) -> None:
     index = {entry["name"]: entry["state"] for entry in client.get_model_repository_index()}
     assert index == {"denoise-color": "READY", "gray16": "READY", "rgb2": "READY"}
     assert not [p for p in server.repository.iterdir() if p.name.startswith(".")]
+
+
+def test_triton_serve_prints_the_loopback_command(server: Server) -> None:
+    command = ["triton-serve", str(server.repository), "--server-env", str(ENV), "--print"]
+    result = subprocess.run([sys.executable, "-m", "effrestore", *command], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "bin/tritonserver" in result.stdout and "--http-address=127.0.0.1" in result.stdout
+    assert f"--model-repository={server.repository.resolve()}" in result.stdout
