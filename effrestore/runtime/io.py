@@ -206,10 +206,10 @@ def write_image(path: str | Path, array: np.ndarray, info: ImageInfo | None = No
     """Writes atomically in the format given by the suffix, every sample kept (a format that cannot hold the
     array's depth or channels is refused, see `formats`); ICC/EXIF/DPI kept where the format allows."""
     path = Path(path)
-    check_storable(path, array.dtype, 1 if array.ndim == 2 else array.shape[2])
     if path.suffix.lower() in STREAMED_SUFFIXES:
         return write_rows(path, array.shape, array.dtype, [array], info, overwrite=overwrite)
     check_output_path(path, overwrite=overwrite)
+    check_storable(path, array.dtype, 1 if array.ndim == 2 else array.shape[2])
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     info = info or ImageInfo()

@@ -237,18 +237,21 @@ class Layout:
     overlap: int
     multiple: int
 
+    def grid(self, tile: int | None) -> TileGrid:
+        return TileGrid.build(self.height, self.width, tile, self.overlap if tile else 0, self.multiple)
+
     def calls(self, tile: int | None, batch: int) -> int | None:
         """Backend calls for a tile size (batches never span tile rows: a band is restored at a time), or
         None when the tile cannot hold its overlap."""
         try:
-            grid = TileGrid.build(self.height, self.width, tile, self.overlap if tile else 0, self.multiple)
+            grid = self.grid(tile)
         except ConfigError:
             return None
         return len(grid.ys) * math.ceil(len(grid.xs) / batch)
 
     def per_row(self, tile: int | None) -> int:
         """Tiles in one tile row: the most a batch can take."""
-        return len(TileGrid.build(self.height, self.width, tile, self.overlap if tile else 0, self.multiple).xs)
+        return len(self.grid(tile).xs)
 
 
 def plan(

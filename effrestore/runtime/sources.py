@@ -121,7 +121,7 @@ class TiffSource:
             page = self._tif.pages.first
             check_pixels(path, page.imagelength, page.imagewidth, limit)
             self.info = ImageInfo("tiff", _tag(page, 34675), None, tiff_dpi(page))
-            self._page = page
+            self._page, self._layout = page, _Segments.of(path, page)
             first = self._decode_rows(0, 1)  # the converted layout: channels and sample type
         except ImageError:
             self.close()
@@ -148,14 +148,8 @@ class TiffSource:
     def _decode_rows(self, start: int, stop: int) -> np.ndarray:
         """Rows [start, stop): the segments crossing them placed in tifffile's normalized layout (separate
         samples, depth, length, width, contiguous samples), then converted as a whole-page read would be."""
-        page = self._page
-        contiguous = page.planarconfig == 1 or page.samplesperpixel == 1
-        separate, contig = (1, page.samplesperpixel) if contiguous else (page.samplesperpixel, 1)
-        seg_h = page.tilelength if page.is_tiled else min(page.rowsperstrip, page.imagelength)
-        across = math.ceil(page.imagewidth / page.tilewidth) if page.is_tiled else 1
-        down = math.ceil(page.imagelength / seg_h)
-        if separate * down * across != len(page.dataoffsets) or page.imagedepth > 1:
-            raise ImageError(f"{self.path}: an unusual TIFF segment layout; re-save it as a plain TIFF")
+        page, layout = self._page, self._layout
+        separate, contig, seg_h, down, across = layout.separate, layout.contig, layout.seg_h, layout.down, layout.across
         first, last = start // seg_h, math.ceil(stop / seg_h)
         indices = [
             (s * down + r) * across + c for s in range(separate) for r in range(first, last) for c in range(across)
@@ -165,9 +159,8 @@ class TiffSource:
         handle = self._tif.filehandle
         offsets = [page.dataoffsets[i] for i in indices]
         counts = [page.databytecounts[i] for i in indices]
-        decode_args = _decode_args(page)
         for data, position in handle.read_segments(offsets, counts, flat=True):
-            segment, (s, _, y, x, _), _ = page.decode(data, indices[position], **decode_args)
+            segment, (s, _, y, x, _), _ = page.decode(data, indices[position], **layout.decode_args)
             if segment is None:
                 continue
             rows = min(segment.shape[1], band.shape[1] + top - y)
@@ -184,11 +177,31 @@ class TiffSource:
             tif.close()
 
 
-def _decode_args(page: Any) -> dict[str, Any]:
-    args: dict[str, Any] = {"_fullsize": page.is_tiled}
-    if page.compression in {6, 7, 34892, 33007}:  # JPEG: the tables live in the page
-        args.update(jpegtables=page.jpegtables, jpegheader=page.jpegheader)
-    return args
+@dataclass(frozen=True)
+class _Segments:
+    """How a TIFF page's strips or tiles cover it: sample planes, segment height, segments down and across,
+    and what decoding them needs (read once per file, not per band)."""
+
+    separate: int
+    contig: int
+    seg_h: int
+    down: int
+    across: int
+    decode_args: dict[str, Any]
+
+    @classmethod
+    def of(cls, path: Path, page: Any) -> _Segments:
+        contiguous = page.planarconfig == 1 or page.samplesperpixel == 1
+        separate, contig = (1, page.samplesperpixel) if contiguous else (page.samplesperpixel, 1)
+        seg_h = page.tilelength if page.is_tiled else min(page.rowsperstrip, page.imagelength)
+        across = math.ceil(page.imagewidth / page.tilewidth) if page.is_tiled else 1
+        down = math.ceil(page.imagelength / seg_h)
+        if separate * down * across != len(page.dataoffsets) or page.imagedepth > 1:
+            raise ImageError(f"{path}: an unusual TIFF segment layout; re-save it as a plain TIFF")
+        decode_args: dict[str, Any] = {"_fullsize": page.is_tiled}
+        if page.compression in {6, 7, 34892, 33007}:  # JPEG: the tables live in the page
+            decode_args.update(jpegtables=page.jpegtables, jpegheader=page.jpegheader)
+        return cls(separate, contig, seg_h, down, across, decode_args)
 
 
 def _convert(path: Path, page: Any, array: np.ndarray) -> np.ndarray:
@@ -259,8 +272,8 @@ def open_source(
     """(source, info, streamed) for the image at `path`: TIFF and .npy read by region (`streamed`), other
     formats decoded whole."""
     path = Path(path)
-    check_readable(path)
     if path.suffix.lower() in TIFF_SUFFIXES or path.suffix.lower() == ".npy":
+        check_readable(path)
         return (*_open_region_source(path, pixel_limit(max_pixels), first_frame), True)
-    array, info = read_image(path, max_pixels, first_frame=first_frame)
+    array, info = read_image(path, max_pixels, first_frame=first_frame)  # checks the path itself
     return ArraySource(array), info, False

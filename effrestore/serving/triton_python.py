@@ -17,7 +17,13 @@ import numpy as np
 
 from effrestore.errors import ConfigError, EffrestoreError, ImageError
 
-CHECK_SIDE = 64  # the image `initialize` restores to prove the entry's budget can be met
+CHECK_SIDE = 64  # the image restored to prove an entry's budget can be met
+
+
+def prove_budget(restorer: Any, dtype: type | np.dtype = np.uint8) -> None:
+    """Restores a small image under the restorer's budget: a budget no request could meet fails here (when
+    the entry is written, and when the model loads) instead of in every request."""
+    restorer.restore(np.zeros((CHECK_SIDE, CHECK_SIDE, restorer.meta.in_channels), dtype))
 
 
 def check_numpy(allowed: bool) -> None:
@@ -55,9 +61,7 @@ class TritonPythonModel:
             mem_budget=parameters.get("mem_budget") or None,
             threads=int(parameters.get("threads") or 0) or None,
         )
-        # a budget no request could meet must stop the model from loading, not fail every request
-        channels = self.restorer.meta.in_channels
-        self.restorer.restore(np.zeros((CHECK_SIDE, CHECK_SIDE, channels), self.image_dtype))
+        prove_budget(self.restorer, self.image_dtype)
 
     def execute(self, requests: list[Any]) -> list[Any]:
         responses = []

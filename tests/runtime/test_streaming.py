@@ -21,6 +21,17 @@ from tests.runtime.test_restorer import cli_with_peak, cold_cache
 RNG = np.random.default_rng(7)
 
 
+def measured_run(label: str, cold: Path, *args: str) -> tuple[dict, int]:
+    """`effrestore run ARGS --threads 2 --json` on a cold cache through the launcher: (its stats row, the
+    child's own max RSS), printed under `label`; the run must succeed."""
+    code, stdout, stderr, peak = cli_with_peak("run", *args, "--threads", "2", "--json", env=cold_cache(cold))
+    assert code == 0, stderr
+    (stats,) = json.loads(stdout)
+    print(f"{label}: tile {stats['tile']} x{stats['tiles']}, {stats['seconds']:.0f} s, {stats['precision']}, "
+          f"planned {stats['planned_peak_bytes'] / 2**20:.0f} MiB, child max RSS {peak / 2**20:.0f} MiB")  # fmt: skip
+    return stats, peak
+
+
 def _photo(height: int, width: int, channels: int, dtype: type = np.uint8) -> np.ndarray:
     """A smooth image with noise: something a model changes in every pixel."""
     top = np.iinfo(dtype).max
@@ -134,14 +145,10 @@ def test_a_streamed_tiff_stays_under_a_budget_whole_image_buffers_would_pass(mod
     image = _photo(2400, 2400, 3)
     tifffile.imwrite(tmp_path / "in.tif", image, photometric="rgb", rowsperstrip=32)
     budget = 300 * 2**20
-    code, stdout, stderr, peak = cli_with_peak(
-        "run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "out.tif"), "--model", str(models_dir / "conv.onnx"),
-        "--mem-budget", "300MiB", "--threads", "2", "--json", env=cold_cache(tmp_path),
+    stats, peak = measured_run(
+        "2400² streamed", tmp_path, str(tmp_path / "in.tif"), "-o", str(tmp_path / "out.tif"), "--model",
+        str(models_dir / "conv.onnx"), "--mem-budget", "300MiB",
     )  # fmt: skip
-    assert code == 0, stderr
-    (stats,) = json.loads(stdout)
-    print(f"2400² streamed: tile {stats['tile']}, planned {stats['planned_peak_bytes'] / 2**20:.0f} MiB, "
-          f"child max RSS {peak / 2**20:.0f} MiB")  # fmt: skip
     assert peak <= budget and stats["measured_peak_bytes"] <= budget
     assert tifffile.imread(tmp_path / "out.tif").shape == image.shape
 
@@ -168,15 +175,10 @@ def test_12000_squared_tiff_under_1gib_equals_whole_image_windows(models_dir: Pa
     is finite, so a window with a margin past it is exact), to the last bit of 8-bit rounding."""
     side = 12000
     _large_tiff(tmp_path / "in.tif", side)
-    code, stdout, stderr, peak = cli_with_peak(
-        "run", str(tmp_path / "in.tif"), "-o", str(tmp_path / "out.tif"), "--model", str(models_dir / "conv.onnx"),
-        "--mem-budget", "1GiB", "--max-pixels", str(side * side), "--threads", "2", "--json",
-        env=cold_cache(tmp_path),
+    stats, peak = measured_run(
+        "12000² TIFF under 1 GiB", tmp_path, str(tmp_path / "in.tif"), "-o", str(tmp_path / "out.tif"), "--model",
+        str(models_dir / "conv.onnx"), "--mem-budget", "1GiB", "--max-pixels", str(side * side),
     )  # fmt: skip
-    assert code == 0, stderr
-    (stats,) = json.loads(stdout)
-    print(f"12000² TIFF under 1 GiB: tile {stats['tile']} x{stats['tiles']}, {stats['seconds']:.0f} s, planned "
-          f"{stats['planned_peak_bytes'] / 2**20:.0f} MiB, child max RSS {peak / 2**20:.0f} MiB")  # fmt: skip
     assert peak <= 2**30 and stats["measured_peak_bytes"] <= 2**30
     whole = Restorer.load(models_dir / "conv.onnx", tile="none")
     margin = 2 * whole.meta.overlap  # past the receptive field, and aligned to the model's grid
@@ -197,13 +199,14 @@ def test_8k_png_under_1gib_with_the_shipped_model(tmp_path: Path) -> None:
     """An 8K PNG is decoded and encoded whole, yet its bands keep the default model under 1 GiB."""
     sample = Path(__file__).resolve().parents[2] / "samples" / "astronaut-noisy25.png"
     Image.open(sample).resize((7680, 4320), Image.BICUBIC).save(tmp_path / "8k.png")
-    code, stdout, stderr, peak = cli_with_peak(
-        "run", str(tmp_path / "8k.png"), "-o", str(tmp_path / "out.png"), "--mem-budget", "1GiB",
-        "--threads", "2", "--json", env=cold_cache(tmp_path),
-    )  # fmt: skip
-    assert code == 0, stderr
-    (stats,) = json.loads(stdout)
-    print(f"8K PNG under 1 GiB: tile {stats['tile']} x{stats['tiles']}, {stats['seconds']:.0f} s, "
-          f"{stats['precision']}, child max RSS {peak / 2**20:.0f} MiB")  # fmt: skip
+    stats, peak = measured_run(
+        "8K PNG under 1 GiB",
+        tmp_path,
+        str(tmp_path / "8k.png"),
+        "-o",
+        str(tmp_path / "out.png"),
+        "--mem-budget",
+        "1GiB",
+    )
     assert peak <= 2**30 and stats["measured_peak_bytes"] <= 2**30
     assert Image.open(tmp_path / "out.png").size == (7680, 4320)
