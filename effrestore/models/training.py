@@ -1,4 +1,4 @@
-"""Training: AdamW + warm-up/cosine schedule, L1 loss, gradient clipping, resumable checkpoints.
+"""Training: AdamW + warm-up/cosine schedule, L1 (or L2) loss, gradient clipping, resumable checkpoints.
 
 A run folder holds `train_state.safetensors` (model and optimizer tensors, step, config; written every few
 minutes and at the end, atomically) and `model.safetensors` (the final model with its model card).
@@ -29,6 +29,8 @@ from effrestore.models.data import CropSampler, add_blind_noise, bicubic_downsca
 from effrestore.models.registry import build_model
 
 Task = Literal["denoise", "sr2"]
+Loss = Literal["l1", "l2"]
+_LOSSES = {"l1": torch.nn.functional.l1_loss, "l2": torch.nn.functional.mse_loss}
 STATE_FILE = "train_state.safetensors"
 MODEL_FILE = "model.safetensors"
 
@@ -52,6 +54,14 @@ class TrainConfig:
     grad_clip: float = 0.01
     seed: int = 0
     init: str | None = None  # checkpoint whose weights start the run (fine-tuning with a fresh schedule)
+    loss: Loss = "l1"  # l2 optimises PSNR itself: a last fine-tuning stage after L1 training
+
+    def to_json(self) -> str:
+        """The config as stored with a run; a default `loss` is left out, so runs saved before it resume."""
+        fields = dataclasses.asdict(self)
+        if fields["loss"] == "l1":
+            del fields["loss"]
+        return json.dumps(fields, sort_keys=True)
 
     def __post_init__(self) -> None:
         if self.task not in ("denoise", "sr2"):
@@ -64,11 +74,10 @@ class TrainConfig:
             raise ConfigError(
                 f"for sr2 the crop must be a multiple of 16 (its half, the model input, of 8), got {self.crop}"
             )
+        if self.loss not in _LOSSES:
+            raise ConfigError(f"loss must be one of {sorted(_LOSSES)}, got {self.loss!r}")
         if not self.data and self.synthetic_fraction < 1.0:
             raise ConfigError("give at least one data folder, or synthetic_fraction=1 for synthetic images only")
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     def channels(self) -> int:
         return int(self.overrides.get("in_channels", 3))
@@ -176,7 +185,7 @@ def train_step(state: TrainState, config: TrainConfig, inputs: torch.Tensor, tar
     for group in state.optimizer.param_groups:
         group["lr"] = learning_rate(config, state.step)
     state.model.train()
-    loss = torch.nn.functional.l1_loss(state.model(inputs), target)
+    loss = _LOSSES[config.loss](state.model(inputs), target)
     state.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.grad_clip)
@@ -195,6 +204,7 @@ def _stage(train_config: dict[str, Any], steps: int, seconds: float | None) -> d
         "lr": train_config["lr"],
         "data": [Path(folder).name for folder in train_config["data"]],
         "synthetic_fraction": train_config["synthetic_fraction"],
+        "loss": train_config.get("loss", "l1"),
         "seconds": seconds,
     }
 
@@ -251,7 +261,7 @@ def model_card(config: TrainConfig, state: TrainState, seconds: float) -> dict[s
             "crop": config.crop,
             "batch": config.batch,
             "sigma_range": [0.0, config.max_sigma] if config.task == "denoise" else None,
-            "final_l1": float(np.mean(state.losses[-50:])) if state.losses else None,
+            "final_loss": float(np.mean(state.losses[-50:])) if state.losses else None,
             "train_seconds": round(seconds, 1),
             "train_config": train_config,
         }

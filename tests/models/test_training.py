@@ -21,6 +21,7 @@ from effrestore.models.training import (
     make_sampler,
     new_state,
     train,
+    train_step,
     training_pair,
     with_lineage,
 )
@@ -177,3 +178,19 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path: Path) -> None:
     other = config(5, init=cfg.init, overrides={**TINY, "dim": 16})
     with pytest.raises(ConfigError, match="--init checkpoint has config"):
         new_state(other)
+
+
+def test_l2_stage_trains_on_squared_error_and_says_so(tmp_path: Path) -> None:
+    base = train(config(30), tmp_path / "base")
+    cfg = config(20, init=str(base), loss="l2", lr=1e-3, warmup=1)
+    state = new_state(cfg)
+    inputs, target = training_pair(cfg, make_sampler(cfg), step=0)
+    with torch.no_grad():
+        squared = torch.nn.functional.mse_loss(state.model(inputs), target).item()
+    assert train_step(state, cfg, inputs, target) == pytest.approx(squared, rel=1e-5), "l2 optimises squared error"
+    tuned = load_checkpoint(train(cfg, tmp_path / "l2"))
+    assert [stage["loss"] for stage in tuned.card["stages"]] == ["l1", "l2"]
+    assert json.loads(cfg.to_json())["loss"] == "l2"
+    assert "loss" not in json.loads(config(5).to_json()), "an L1 run's stored config is what it was before"
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        config(5, loss="huber")

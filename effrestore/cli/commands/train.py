@@ -35,6 +35,9 @@ def train(
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 1e-3,
     max_sigma: Annotated[float, typer.Option(help="Noise sigma drawn from U[0, max] on the [0,255] scale.")] = 55.0,
     seed: Annotated[int, typer.Option(help="Seed for initialisation and for every batch.")] = 0,
+    loss: Annotated[
+        str, typer.Option(help="l1 (robust, the usual choice) or l2 (PSNR itself; for a last fine-tuning stage).")
+    ] = "l1",
     device: Annotated[str, typer.Option(help="Where the model trains: cpu, cuda or cuda:N.")] = "cpu",
     threads: Annotated[int | None, _options.threads_option("torch CPU threads (default: torch's choice).")] = None,
     checkpoint_minutes: Annotated[float, typer.Option(help="Save the training state this often.")] = 5.0,
@@ -69,6 +72,7 @@ def train(
         max_sigma=max_sigma,
         seed=seed,
         init=str(init) if init else None,
+        loss=loss,  # type: ignore[arg-type]
     )
     columns = (
         TextColumn("{task.description}"),
