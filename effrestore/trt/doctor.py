@@ -1,5 +1,6 @@
-"""The engine doctor: will this `.plan` run here? Decided from its manifest and header, without TensorRT
-deserialising it (which would fail with an opaque serialisation error, or crash, on a mismatch)."""
+"""The engine doctor: will this `.plan` run here? Decided from its manifest and header, and on a machine with
+a GPU from the flavour's own header check, without TensorRT deserialising it (which would fail with an
+opaque serialisation error, or crash, on a mismatch)."""
 
 from __future__ import annotations
 
@@ -47,10 +48,16 @@ def tensorrt_compatible(built: str, local: str, version_compatible: bool) -> boo
 
 
 def diagnose(
-    plan: str | Path, gpus: list[Gpu], installed: dict[str, str | None] | None = None, check_digest: bool = True
+    plan: str | Path,
+    gpus: list[Gpu],
+    installed: dict[str, str | None] | None = None,
+    check_digest: bool = True,
+    ask_tensorrt: bool = False,
 ) -> Diagnosis:
-    """Every reason the engine at `plan` will not run on a machine with `gpus` and `installed` TensorRT
-    versions by flavour name (default: this machine's), from the plan's header and manifest."""
+    """Every reason the engine at `plan` will not run on a machine with `gpus` (the one it would run on
+    first) and `installed` TensorRT versions by flavour name (default: this machine's), from the plan's
+    header and manifest. `ask_tensorrt` adds the installed flavour's own header check, which speaks for this
+    machine's GPU and driver, so it is for `gpus` that are this machine's."""
     plan = Path(plan)
     header = read_plan_header(plan)
     try:
@@ -107,6 +114,10 @@ def diagnose(
                 f"built on {manifest.gpu_name}, running on {local.name}: same compute capability, so it runs, "
                 "but rebuilding here may be faster"
             )
+    if ask_tensorrt and gpus and flavour and local_version and not result.problems:
+        problems, notes = flavour.validity(plan)
+        result.problems += problems
+        result.notes += notes
     if manifest and manifest.plugins and importlib.util.find_spec("torch") is None:
         names = ", ".join(f"{p.namespace}::{p.name}" for p in manifest.plugins)
         result.problems.append(f"the engine calls plugins ({names}) whose kernels need torch: pip install torch")

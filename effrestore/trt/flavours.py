@@ -17,11 +17,13 @@ import importlib.metadata
 import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from effrestore.errors import ConfigError, EngineError
 from effrestore.trt.manifest import BuilderOptions
+from effrestore.trt.runtime_cache import PersistedCache, RuntimeCacheFile
 
 TARGETS = ("auto", "tensorrt", "tensorrt-rtx")
 
@@ -76,6 +78,14 @@ class Flavour(ABC):
     def check_request(self, options: BuilderOptions, capabilities: tuple[str, ...]) -> None:
         """Refuses, before any build, the options this flavour cannot honour."""
 
+    @abstractmethod
+    def validity(self, plan: Path) -> tuple[list[str], list[str]]:
+        """(problems, notes) from the flavour's own check of the plan's header, made before deserialising."""
+
+    @abstractmethod
+    def execution_context(self, trt: Any, engine: Any, cache: RuntimeCacheFile) -> tuple[Any, PersistedCache | None]:
+        """An execution context with user-managed device memory, and the runtime cache it fills (if any)."""
+
 
 class _StandardTensorRT(Flavour):
     def strongly_typed(self, version: str) -> bool:
@@ -99,6 +109,12 @@ class _StandardTensorRT(Flavour):
             raise ConfigError(
                 "standard TensorRT builds for the GPU it runs on; --compute-capability is for --target tensorrt-rtx"
             )
+
+    def validity(self, plan: Path) -> tuple[list[str], list[str]]:
+        return [], []  # no header check of its own: the manifest and header checks are all there is
+
+    def execution_context(self, trt: Any, engine: Any, cache: RuntimeCacheFile) -> tuple[Any, PersistedCache | None]:
+        return engine.create_execution_context(trt.ExecutionContextAllocationStrategy.USER_MANAGED), None
 
 
 class _TensorRtRtx(Flavour):
@@ -124,6 +140,22 @@ class _TensorRtRtx(Flavour):
             )
         for capability in capabilities:
             rtx_capability_name(capability)
+
+    def validity(self, plan: Path) -> tuple[list[str], list[str]]:
+        from effrestore.trt.validity import engine_validity
+
+        return engine_validity(self.import_module(), plan)
+
+    def execution_context(self, trt: Any, engine: Any, cache: RuntimeCacheFile) -> tuple[Any, PersistedCache | None]:
+        """Kernels are compiled when the engine first runs a shape; the runtime cache keeps them across runs."""
+        config = engine.create_runtime_config()
+        config.set_execution_context_allocation_strategy(trt.ExecutionContextAllocationStrategy.USER_MANAGED)
+        kernels = config.create_runtime_cache()
+        blob = cache.load()
+        if blob:
+            kernels.deserialize(blob)  # a cache from another environment is refused; the empty one stays
+        config.set_runtime_cache(kernels)
+        return engine.create_execution_context(config), PersistedCache(cache, kernels, config)
 
 
 TENSORRT = _StandardTensorRT(

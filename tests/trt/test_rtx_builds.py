@@ -15,6 +15,8 @@ import torch
 
 from effrestore.export import build_engine, export_onnx
 from effrestore.models import build_model
+from effrestore.trt.doctor import diagnose
+from effrestore.trt.environment import Gpu
 from effrestore.trt.flavours import TENSORRT_RTX
 from effrestore.trt.manifest import read_manifest
 from effrestore.trt.plan_header import read_plan_header
@@ -110,6 +112,17 @@ def test_inspect_and_run_on_a_real_plan_here(models_dir: Path, tmp_path: Path) -
     (tmp_path / "truncated.plan.json").write_text((tmp_path / "m.plan.json").read_text())
     short = json.loads(cli("inspect", str(truncated), "--json").stdout)
     assert any("truncated or corrupted" in p for p in short["problems"]), short["problems"]
+
+
+def test_the_flavours_own_header_check_speaks_before_deserialising(models_dir: Path, tmp_path: Path) -> None:
+    """On a stand-in Ada GPU the manifest and header say the engine would run; TensorRT-RTX's own check, asked
+    for real on this machine without CUDA, says it cannot, and that is what the doctor reports."""
+    _, plan = build(models_dir / "conv.onnx", tmp_path / "m.plan", tmp_path / "cache")
+    ada = [Gpu("NVIDIA GeForce RTX 4090", "8.9")]
+    assert diagnose(plan, ada).runs_here
+    asked = diagnose(plan, ada, ask_tensorrt=True)
+    assert not asked.runs_here
+    assert any(p.startswith("TensorRT-RTX's validity check says it cannot run here") for p in asked.problems)
 
 
 @pytest.mark.slow

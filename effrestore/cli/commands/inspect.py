@@ -60,7 +60,7 @@ def inspect_plan(path: Path) -> dict:
     from effrestore.trt.flavours import FLAVOURS
 
     gpus = local_gpus()
-    diagnosis = diagnose(path, gpus)
+    diagnosis = diagnose(path, gpus[:1], ask_tensorrt=True)
     manifest = diagnosis.manifest
     return {
         "path": str(path),

@@ -10,6 +10,7 @@ without a GPU has none in its manifest), and the measured peak counts the device
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,18 +18,29 @@ from typing import Any
 import numpy as np
 
 from effrestore._lazy import require
-from effrestore.errors import BackendUnavailableError, TileError
+from effrestore.errors import BackendUnavailableError, ConfigError, TileError
 from effrestore.runtime.backends.base import Backend, file_digest
 from effrestore.runtime.memory import AllocationTracker
 from effrestore.trt.doctor import diagnose
 from effrestore.trt.environment import local_gpus
 from effrestore.trt.flavours import flavour_named
 from effrestore.trt.manifest import EngineManifest
+from effrestore.trt.runtime_cache import CacheEnvironment, RuntimeCacheFile
 
 
-def check_engine(path: Path) -> EngineManifest:
-    """The engine's manifest when the engine will run here; otherwise the error with the way out."""
-    diagnosis = diagnose(path, local_gpus())
+def cuda_device_index(device: str) -> int:
+    """The GPU index of "cuda" or "cuda:N"."""
+    match = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if match is None:
+        raise ConfigError(f"the TensorRT backend runs on a GPU: device must be cuda or cuda:N, got {device!r}")
+    return int(match.group(1) or 0)
+
+
+def check_engine(path: Path, device_index: int = 0) -> EngineManifest:
+    """The engine's manifest when the engine will run on this machine's GPU `device_index`; otherwise the
+    error with the way out."""
+    gpus = local_gpus()[device_index:]
+    diagnosis = diagnose(path, gpus[:1], ask_tensorrt=True)
     if diagnosis.runs_here and diagnosis.manifest is not None:
         return diagnosis.manifest
     onnx = diagnosis.manifest.onnx_path if diagnosis.manifest else "MODEL.onnx"
@@ -49,8 +61,10 @@ class _Cuda:
     """The few CUDA runtime calls the backend needs, with errors turned into exceptions; every allocation is
     counted by `tracker`, which is what a memory budget on this backend bounds."""
 
-    def __init__(self, resident: int) -> None:
+    def __init__(self, resident: int, device_index: int) -> None:
         self.rt = _cuda_runtime()
+        self.call(self.rt.cudaSetDevice(device_index))
+        self.driver_version = int(self.call(self.rt.cudaDriverGetVersion()))
         self.stream = self.call(self.rt.cudaStreamCreate())
         self.handle = int(self.stream)  # TensorRT takes the stream as an integer handle
         self.tracker = AllocationTracker(resident, self.free_memory)
@@ -90,21 +104,28 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(self, path: Path, device: str | None = None) -> None:
-        self.manifest = check_engine(path)
-        trt = flavour_named(self.manifest.flavour).import_module()
+        device = device or "cuda:0"
+        index = cuda_device_index(device)
+        self.manifest = check_engine(path, index)
+        flavour = flavour_named(self.manifest.flavour)
+        trt = flavour.import_module()
         if self.manifest.plugins:
             from effrestore.trt.plugins import register_plugins
 
             register_plugins()
-        self.cuda = _Cuda(resident=path.stat().st_size)  # the plan is mostly weights, which stay on the device
+        self.cuda = _Cuda(resident=path.stat().st_size, device_index=index)  # the plan is mostly weights
         self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
             raise BackendUnavailableError(f"{path}: TensorRT could not deserialise the engine (see its log above)")
         self.device_memory = [
             int(self.engine.get_device_memory_size_for_profile_v2(i)) for i in range(len(self.manifest.profiles))
         ]
-        strategy = trt.ExecutionContextAllocationStrategy.USER_MANAGED
-        self.context = self.engine.create_execution_context(strategy)
+        environment = CacheEnvironment(
+            local_gpus()[index].compute_capability, flavour.version() or "", self.cuda.driver_version
+        )
+        cache_file = RuntimeCacheFile.for_engine(self.manifest.engine_sha256, environment)
+        self.context, self.runtime_cache = flavour.execution_context(trt, self.engine, cache_file)
+        self.shapes_run: set[tuple[int, ...]] = set()  # a new shape compiles kernels: the cache is saved after it
         self.profile = -1
         self.lock = threading.Lock()  # one execution context: calls from several threads take turns
         self.context_memory = (0, 0)  # (pointer, size)
@@ -149,7 +170,19 @@ class TensorRTBackend(Backend):
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         with self.lock:
-            return self._execute(batch)
+            out = self._execute(batch)
+            if batch.shape not in self.shapes_run:
+                self.shapes_run.add(batch.shape)
+                self.save_runtime_cache()
+            return out
+
+    def save_runtime_cache(self) -> None:
+        """Writes the kernels compiled so far to the runtime cache file (TensorRT-RTX; nothing otherwise)."""
+        if self.runtime_cache is not None:
+            self.runtime_cache.save()
+
+    def release(self) -> None:
+        self.save_runtime_cache()
 
     def _execute(self, batch: np.ndarray) -> np.ndarray:
         self._activate(self._select_profile(batch.shape))
