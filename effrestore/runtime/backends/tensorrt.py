@@ -39,8 +39,12 @@ def cuda_device_index(device: str) -> int:
 def check_engine(path: Path, device_index: int = 0) -> EngineManifest:
     """The engine's manifest when the engine will run on this machine's GPU `device_index`; otherwise the
     error with the way out."""
-    gpus = local_gpus()[device_index:]
-    diagnosis = diagnose(path, gpus[:1], ask_tensorrt=True)
+    gpus = local_gpus()
+    if gpus and device_index >= len(gpus):
+        raise ConfigError(
+            f"cuda:{device_index} asked for, but this machine has {len(gpus)} GPU(s): cuda:0 to cuda:{len(gpus) - 1}"
+        )
+    diagnosis = diagnose(path, gpus[device_index : device_index + 1], ask_tensorrt=True)
     if diagnosis.runs_here and diagnosis.manifest is not None:
         return diagnosis.manifest
     onnx = diagnosis.manifest.onnx_path if diagnosis.manifest else "MODEL.onnx"
@@ -65,6 +69,10 @@ class _Cuda:
         self.rt = _cuda_runtime()
         self.call(self.rt.cudaSetDevice(device_index))
         self.driver_version = int(self.call(self.rt.cudaDriverGetVersion()))
+        attribute = self.rt.cudaDeviceAttr
+        major = self.call(self.rt.cudaDeviceGetAttribute(attribute.cudaDevAttrComputeCapabilityMajor, device_index))
+        minor = self.call(self.rt.cudaDeviceGetAttribute(attribute.cudaDevAttrComputeCapabilityMinor, device_index))
+        self.compute_capability = f"{major}.{minor}"  # of the device CUDA numbers `device_index` (VISIBLE_DEVICES)
         self.stream = self.call(self.rt.cudaStreamCreate())
         self.handle = int(self.stream)  # TensorRT takes the stream as an integer handle
         self.tracker = AllocationTracker(resident, self.free_memory)
@@ -120,9 +128,7 @@ class TensorRTBackend(Backend):
         self.device_memory = [
             int(self.engine.get_device_memory_size_for_profile_v2(i)) for i in range(len(self.manifest.profiles))
         ]
-        environment = CacheEnvironment(
-            local_gpus()[index].compute_capability, flavour.version() or "", self.cuda.driver_version
-        )
+        environment = CacheEnvironment(self.cuda.compute_capability, flavour.version() or "", self.cuda.driver_version)
         cache_file = RuntimeCacheFile.for_engine(self.manifest.engine_sha256, environment)
         self.context, self.runtime_cache = flavour.execution_context(trt, self.engine, cache_file)
         self.shapes_run: set[tuple[int, ...]] = set()  # a new shape compiles kernels: the cache is saved after it
