@@ -6,7 +6,7 @@ import shlex
 from pathlib import Path
 
 from effrestore.trt.doctor import diagnose, rebuild_command, tensorrt_compatible
-from effrestore.trt.environment import Gpu, parse_nvidia_smi
+from effrestore.trt.environment import Gpu, parse_nvidia_smi, visible_gpus
 from effrestore.trt.flavours import TENSORRT, TENSORRT_RTX
 from effrestore.trt.manifest import BuilderOptions, manifest_path, read_manifest
 from effrestore.trt.profiles import Profile, profile_from_options
@@ -26,6 +26,17 @@ def test_version_and_gpu_rules() -> None:
     assert TENSORRT_RTX.runs_on(TENSORRT_RTX.default_capabilities, "8.6", False)
     assert not TENSORRT_RTX.runs_on(TENSORRT_RTX.default_capabilities, "9.0", False)  # no Hopper target
     assert parse_nvidia_smi("NVIDIA H100 80GB HBM3, 9.0\nNVIDIA A10, 8.6\n") == [*H100, Gpu("NVIDIA A10", "8.6")]
+
+
+def test_gpus_as_cuda_numbers_them() -> None:
+    listed = parse_nvidia_smi("NVIDIA A10, 8.6, GPU-aaaa-1\nNVIDIA H100, PCIe, 9.0, GPU-bbbb-2\n")
+    a10, h100 = listed
+    assert h100 == Gpu("NVIDIA H100, PCIe", "9.0", "GPU-bbbb-2") and a10.uuid == "GPU-aaaa-1"
+    assert visible_gpus(listed, None) == listed
+    assert visible_gpus(listed, "1,0") == [h100, a10]
+    assert visible_gpus(listed, "GPU-bbbb") == [h100]
+    assert visible_gpus(listed, "") == [] and visible_gpus(listed, "-1") == []
+    assert visible_gpus(listed, "0,7,1") == [a10], "CUDA stops at the first entry it cannot match"
 
 
 def test_runs_on_the_machine_it_was_built_for(tmp_path: Path) -> None:
