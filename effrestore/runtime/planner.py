@@ -8,6 +8,7 @@ above a few hundred pixels a side (caches), so the largest tile that fits is not
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import threading
@@ -42,6 +43,7 @@ class CallFit:
     per_pixel: float  # bytes per input pixel at the largest probed sizes
     probes: tuple[tuple[int, int], ...]  # (pixels, measured growth)
     timings: tuple[tuple[int, float], ...] = ()  # (pixels, measured seconds)
+    remeasured: bool = True  # a rerun measures again (False: numbers the backend knows, e.g. an engine's)
 
     @property
     def largest_probe(self) -> int:
@@ -160,7 +162,7 @@ def measure_fit(backend: Backend, threads: int | None, budget: int | None = None
     (`check_headroom` refuses those the process alone passes)."""
     known = backend.known_memory()
     if known is not None:
-        return CallFit.from_probes(known)
+        return dataclasses.replace(CallFit.from_probes(known), remeasured=False)
     with _measure_lock:
         cached = _cached(backend, threads) if use_cache else None
         if cached is not None:
@@ -308,7 +310,8 @@ def plan(
     if not fitting:
         smallest = min(candidates, key=lambda c: c.planned_peak)
         side = smallest.tile or max(ph, pw)
-        advice = int(base + smallest.buffers + SAFETY * REMEASURE * fit.predict(smallest.pixels))
+        margin = REMEASURE if fit.remeasured else 1.0
+        advice = int(base + smallest.buffers + SAFETY * margin * fit.predict(smallest.pixels))
         raise MemoryBudgetError(
             f"the budget {format_bytes(budget)} cannot be met: even {side}px tiles need about "
             f"{format_bytes(smallest.planned_peak)} (image buffers {format_bytes(smallest.buffers)}, process "

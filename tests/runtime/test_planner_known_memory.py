@@ -3,6 +3,7 @@ sizes: the planner uses those numbers instead of probing, and tiles only with th
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -44,5 +45,7 @@ def test_tiles_come_from_the_profiles(models_dir: Path) -> None:
     tight = restorer(models_dir, current_rss() + 150 * MiB)
     tight.restore(image)
     assert tight.last_stats.tile == 64  # type: ignore[union-attr]
-    with pytest.raises(MemoryBudgetError, match="a budget that works"):
+    with pytest.raises(MemoryBudgetError, match="a budget that works") as refused:
         restorer(models_dir, current_rss() + 10 * MiB).restore(image)
+    need, advice = re.search(r"need about (\S+ \S+) .* is about (\S+ \S+)$", str(refused.value)).groups()  # type: ignore[union-attr]
+    assert need == advice, "known memory is the same on every run: the advice needs no re-measuring margin"
