@@ -38,6 +38,9 @@ train "$RUNS/denoise-gray-gpu1" --init "$RUNS/denoise-gray-ft2/model.safetensors
 train "$RUNS/denoise-gray-gpu" --init "$RUNS/denoise-gray-gpu1/model.safetensors" --model restormer-xs \
   --attention glmha --channels 1 --data "$DATA/train400" --steps 1780 --crop 176 --batch 32 --lr 1.5e-4 --seed 2 \
   --device "$GPU_DEVICE"
+train "$RUNS/denoise-gray-l2" --init "$RUNS/denoise-gray-gpu/model.safetensors" --model restormer-xs \
+  --attention glmha --channels 1 --data "$DATA/train400" --steps 1400 --crop 128 --batch 8 --lr 2e-5 --seed 7 \
+  --loss l2
 train "$RUNS/denoise-color-ft" --init "$RUNS/denoise-color/model.safetensors" --model restormer-xs \
   --attention glmha --data "$DATA/live1" --synthetic 0.2 --steps 3000 --crop 64 --batch 8 --lr 5e-4 --seed 1
 train "$RUNS/denoise-color-gpu1" --init "$RUNS/denoise-color-ft/model.safetensors" --model restormer-xs \
@@ -52,5 +55,6 @@ train "$RUNS/sr-x2" --task sr2 --model restormer-xs --attention glmha --data "$D
   --steps 2082 --crop 128 --batch 32 --lr 1e-3 --seed 2 --device "$GPU_DEVICE"
 
 # The shipped denoise-color is the last colour stage: ship_models.py denoise-color "$RUNS/denoise-color-cbsd" ...
+# The shipped denoise-gray is its last stage: ship_models.py denoise-gray "$RUNS/denoise-gray-l2" ...
 # 3. denoise-color-hq needs no training: denoise-gray's weights on each opponent colour plane, packaged by
-#    python benchmarks/ship_models.py denoise-color-hq "$RUNS/denoise-gray-gpu" VALIDATION/color --baseline bm3d --opponent-color
+#    python benchmarks/ship_models.py denoise-color-hq "$RUNS/denoise-gray-l2" VALIDATION/color --baseline bm3d --opponent-color
