@@ -4,7 +4,7 @@ photos, exports verified ONNX, and writes effrestore/zoo/<name>.{onnx,safetensor
 Usage: python benchmarks/ship_models.py NAME RUN_DIR VALIDATION_DIR [--baseline nlm|bm3d|bicubic|lanczos]
 e.g.   python benchmarks/ship_models.py denoise-color runs/denoise-color runs/validation/color --baseline bm3d
        python benchmarks/ship_models.py sr-x2 runs/sr-x2 runs/validation/color --baseline bicubic
-       python benchmarks/ship_models.py denoise-color-hq runs/denoise-gray-gpu runs/validation/color \
+       python benchmarks/ship_models.py denoise-color-hq runs/denoise-gray-l2 runs/validation/color \
            --baseline bm3d --opponent-color    # a grayscale model's weights on each opponent colour plane
 Denoisers are scored at sigma 15/25/50, super-resolution models at their own scale (see effrestore.evaluation).
 On a CPU with native bf16 it also measures and stores the model's bf16 record (see record_bf16.py).
