@@ -24,6 +24,7 @@ from typing import Any
 from effrestore.errors import ConfigError, EngineError
 from effrestore.trt.manifest import BuilderOptions
 from effrestore.trt.runtime_cache import PersistedCache, RuntimeCacheFile
+from effrestore.trt.validity import engine_validity
 
 TARGETS = ("auto", "tensorrt", "tensorrt-rtx")
 
@@ -142,8 +143,6 @@ class _TensorRtRtx(Flavour):
             rtx_capability_name(capability)
 
     def validity(self, plan: Path) -> tuple[list[str], list[str]]:
-        from effrestore.trt.validity import engine_validity
-
         return engine_validity(self.import_module(), plan)
 
     def execution_context(self, trt: Any, engine: Any, cache: RuntimeCacheFile) -> tuple[Any, PersistedCache | None]:
