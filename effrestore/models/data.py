@@ -1,5 +1,5 @@
 """Training data: image folders held in memory, synthetic dead-leaves images, random crops with
-flips/rotations, and the degradations (blind Gaussian noise, bicubic ×2 downscaling).
+flips/rotations, and the degradations (blind Gaussian noise, camera noise, bicubic ×2 downscaling).
 
 Every batch is a pure function of (seed, step), so a resumed run sees exactly the batches it would have
 seen without the interruption, and no RNG state needs saving.
@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from effrestore.errors import ConfigError
 from effrestore.image_folders import read_image_folder
+from effrestore.models.degradations import CameraNoise, camera_pair
 
 
 def load_folder(folder: str | Path, channels: int) -> list[np.ndarray]:
@@ -77,6 +78,29 @@ def add_blind_noise(clean: torch.Tensor, max_sigma: float, generator: torch.Gene
     """Adds N(0, σ²) with σ ~ U[0, max_sigma] per sample (σ on the [0, 255] scale); no clipping."""
     sigma = torch.rand(clean.shape[0], 1, 1, 1, generator=generator) * (max_sigma / 255.0)
     return clean + sigma * torch.randn(clean.shape, generator=generator)
+
+
+def add_camera_noise(
+    clean: torch.Tensor,
+    gaussian_fraction: float,
+    max_sigma: float,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(noisy, target) for a B×3×H×W batch: each sample gets a drawn camera's noise (degradations.py), or,
+    with probability `gaussian_fraction`, blind Gaussian noise as `add_blind_noise` gives it."""
+    noise_model = CameraNoise()
+    noisy, targets = [], []
+    for sample in clean:
+        if rng.random() < gaussian_fraction:
+            noisy.append(add_blind_noise(sample[None], max_sigma, generator)[0])
+            targets.append(sample)
+            continue
+        pair = camera_pair(sample.permute(1, 2, 0).numpy(), noise_model.draw(rng), rng)
+        noisy_sample, target = (torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))) for a in pair)
+        noisy.append(noisy_sample)
+        targets.append(target)
+    return torch.stack(noisy), torch.stack(targets)
 
 
 def bicubic_downscale(clean: torch.Tensor, factor: int) -> torch.Tensor:

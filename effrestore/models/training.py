@@ -25,11 +25,12 @@ from effrestore._atomic import atomic_path
 from effrestore.errors import CheckpointError, ConfigError
 from effrestore.models.backbones import Restormer
 from effrestore.models.checkpoints import load_checkpoint, read_card, save_checkpoint
-from effrestore.models.data import CropSampler, add_blind_noise, bicubic_downscale, load_folder
+from effrestore.models.data import CropSampler, add_blind_noise, add_camera_noise, bicubic_downscale, load_folder
 from effrestore.models.registry import build_model
 
 Task = Literal["denoise", "sr2"]
 Loss = Literal["l1", "l2"]
+Degradation = Literal["gaussian", "camera"]
 _LOSSES = {"l1": torch.nn.functional.l1_loss, "l2": torch.nn.functional.mse_loss}
 STATE_FILE = "train_state.safetensors"
 MODEL_FILE = "model.safetensors"
@@ -55,12 +56,18 @@ class TrainConfig:
     seed: int = 0
     init: str | None = None  # checkpoint whose weights start the run (fine-tuning with a fresh schedule)
     loss: Loss = "l1"  # l2 optimises PSNR itself: a last fine-tuning stage after L1 training
+    degradation: Degradation = "gaussian"  # camera: realistic camera noise (models/degradations.py)
+    gaussian_fraction: float = 0.2  # with camera noise: the share of samples given plain Gaussian noise
 
     def to_json(self) -> str:
-        """The config as stored with a run; a default `loss` is left out, so runs saved before it resume."""
+        """The config as stored with a run; fields added later are left out at their defaults, so runs saved
+        before them resume."""
         fields = dataclasses.asdict(self)
-        if fields["loss"] == "l1":
-            del fields["loss"]
+        for name, default in _LATER_DEFAULTS.items():
+            if fields[name] == default:
+                del fields[name]
+        if self.degradation != "camera":
+            fields.pop("gaussian_fraction", None)
         return json.dumps(fields, sort_keys=True)
 
     def __post_init__(self) -> None:
@@ -74,6 +81,12 @@ class TrainConfig:
             raise ConfigError(
                 f"for sr2 the crop must be a multiple of 16 (its half, the model input, of 8), got {self.crop}"
             )
+        if self.degradation not in ("gaussian", "camera"):
+            raise ConfigError(f"degradation must be 'gaussian' or 'camera', got {self.degradation!r}")
+        if self.degradation == "camera" and (self.task != "denoise" or self.channels() != 3):
+            raise ConfigError("camera noise is for colour denoisers: --task denoise with 3 channels")
+        if not 0 <= self.gaussian_fraction <= 1:
+            raise ConfigError(f"gaussian_fraction must be in [0, 1], got {self.gaussian_fraction}")
         if self.loss not in _LOSSES:
             raise ConfigError(f"loss must be one of {sorted(_LOSSES)}, got {self.loss!r}")
         if not self.data and self.synthetic_fraction < 1.0:
@@ -81,6 +94,9 @@ class TrainConfig:
 
     def channels(self) -> int:
         return int(self.overrides.get("in_channels", 3))
+
+
+_LATER_DEFAULTS = {"loss": "l1", "degradation": "gaussian"}
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -178,6 +194,8 @@ def training_pair(config: TrainConfig, sampler: CropSampler, step: int) -> tuple
     clean = sampler.batch(config.batch, rng)
     if config.task == "sr2":
         return bicubic_downscale(clean, 2), clean
+    if config.degradation == "camera":
+        return add_camera_noise(clean, config.gaussian_fraction, config.max_sigma, rng, generator)
     return add_blind_noise(clean, config.max_sigma, generator), clean
 
 
@@ -205,6 +223,7 @@ def _stage(train_config: dict[str, Any], steps: int, seconds: float | None) -> d
         "data": [Path(folder).name for folder in train_config["data"]],
         "synthetic_fraction": train_config["synthetic_fraction"],
         "loss": train_config.get("loss", "l1"),
+        "degradation": train_config.get("degradation", "gaussian"),
         "seconds": seconds,
     }
 
@@ -244,6 +263,19 @@ def with_lineage(card: dict[str, Any]) -> dict[str, Any]:
     return {**card, "stages": stages, "degradation": degradation, "training_data": f"{text} | {degradation}"}
 
 
+def _degradation_text(config: TrainConfig) -> str:
+    if config.task == "sr2":
+        return "bicubic x2 downscaling (antialiased)"
+    gaussian = f"blind Gaussian noise, sigma ~ U[0, {config.max_sigma:g}] on [0,255]"
+    if config.degradation == "gaussian":
+        return gaussian
+    return (
+        "camera noise (sRGB unprocessed to a Bayer raw, shot + read noise, bilinear or edge-aware demosaicing, "
+        "white balance, colour matrix, tone curve, chroma noise reduction and JPEG for part) "
+        f"{1 - config.gaussian_fraction:.0%}, {gaussian} {config.gaussian_fraction:.0%}"
+    )
+
+
 def model_card(config: TrainConfig, state: TrainState, seconds: float) -> dict[str, Any]:
     train_config = json.loads(config.to_json())
     earlier = _checkpoint_stages(config.init) if config.init else []
@@ -251,11 +283,7 @@ def model_card(config: TrainConfig, state: TrainState, seconds: float) -> dict[s
     return with_lineage(
         {
             "task": "denoise" if config.task == "denoise" else "super-resolution",
-            "degradation": (
-                f"blind Gaussian noise, sigma ~ U[0, {config.max_sigma:g}] on [0,255]"
-                if config.task == "denoise"
-                else "bicubic x2 downscaling (antialiased)"
-            ),
+            "degradation": _degradation_text(config),
             "stages": stages,
             "steps": state.step,
             "crop": config.crop,

@@ -27,7 +27,17 @@ def train(
             "grayscale model works)."
         ),
     ] = False,
-    task: Annotated[str, typer.Option(help="denoise (blind Gaussian) or sr2 (bicubic ×2).")] = "denoise",
+    task: Annotated[str, typer.Option(help="denoise or sr2 (bicubic ×2).")] = "denoise",
+    degradation: Annotated[
+        str,
+        typer.Option(
+            help="Noise for denoise: gaussian (blind white noise) or camera (realistic camera noise: raw shot "
+            "and read noise through demosaicing, colour, tone curve and JPEG; colour models only)."
+        ),
+    ] = "gaussian",
+    gaussian_fraction: Annotated[
+        float, typer.Option(help="With --degradation camera: the share of crops given Gaussian noise instead.")
+    ] = 0.2,
     synthetic: Annotated[float, typer.Option(help="Share of crops drawn as dead-leaves images.")] = 0.0,
     steps: Annotated[int, typer.Option(help="Total optimisation steps (the cosine schedule spans them).")] = 2000,
     batch: Annotated[int, typer.Option(help="Crops per step.")] = 8,
@@ -73,6 +83,8 @@ def train(
         seed=seed,
         init=str(init) if init else None,
         loss=loss,  # type: ignore[arg-type]
+        degradation=degradation,  # type: ignore[arg-type]
+        gaussian_fraction=gaussian_fraction,
     )
     columns = (
         TextColumn("{task.description}"),
