@@ -14,6 +14,9 @@ _EXTRA_FOR = {
     "safetensors": "export",
     "onnxsim": "export",
     "tensorrt": "tensorrt",
+    "cv2": "baselines",
+    "skimage": "baselines",
+    "bm3d": "baselines",
 }
 
 

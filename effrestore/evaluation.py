@@ -5,7 +5,8 @@ the noisy input is neither clipped nor quantised; the output is clipped to [0, 2
 full image. Super-resolution (`Downscale`): the clean image cropped to a multiple of the scale, downscaled
 with antialiased bicubic (Pillow's, the kernel of MATLAB's `imresize`) and saved as 8-bit; the output is
 clipped and rounded to 8 bits; PSNR and SSIM on the luma (BT.601 Y) with `scale` border pixels shaved, as
-super-resolution papers report them.
+super-resolution papers report them. Real noise (`RealNoise`): folders of noisy/clean photo pairs, the
+noisy photo as it is, the output rounded to 8 bits, full-image PSNR and SSIM.
 Torch-free: a method is any callable float32 H×W×C in [0, 1] scale -> float32 in [0, 1] scale.
 """
 
@@ -21,10 +22,15 @@ from PIL import Image
 
 from effrestore._lazy import require
 from effrestore.errors import ConfigError
-from effrestore.image_folders import read_image_folder
+from effrestore.image_folders import IMAGE_SUFFIXES, as_8bit, read_image_folder
+from effrestore.runtime.io import read_image
 
 Method = Callable[[np.ndarray], np.ndarray]
-BASELINES = {"noise": ("nlm", "bm3d"), "downscale": ("bicubic", "lanczos")}
+BASELINES = {
+    "noise": ("nlm", "bm3d"),
+    "downscale": ("bicubic", "lanczos"),
+    "real": ("input", "opencv-nlm-3", "opencv-nlm-5", "bm3d"),
+}
 _LUMA = np.array([65.481, 128.553, 24.966]) / 255.0  # BT.601 Y from [0, 255] RGB, plus 16
 
 
@@ -132,7 +138,29 @@ class Downscale:
         return luma(image)[shave:-shave, shave:-shave]
 
 
-Condition = Noise | Downscale
+@dataclass(frozen=True)
+class RealNoise:
+    """Real noisy/clean pairs (real_pairs.py): the noisy image is the input, the clean one the reference;
+    the output is clipped and rounded to 8 bits, as a saved photo is; PSNR and SSIM on the full image."""
+
+    noisy: dict[str, np.ndarray] = field(repr=False, hash=False, compare=False)
+    kind = "real"
+    label = "real"
+
+    def reference(self, clean: np.ndarray) -> np.ndarray:
+        return clean
+
+    def degrade(self, clean: np.ndarray, name: str) -> np.ndarray:
+        return self.noisy[name]
+
+    def finish(self, output: np.ndarray) -> np.ndarray:
+        return np.round(np.clip(output, 0, 255))
+
+    def scored(self, image: np.ndarray) -> np.ndarray:
+        return image
+
+
+Condition = Noise | Downscale | RealNoise
 STANDARD_SIGMAS = (15.0, 25.0, 50.0)
 
 
@@ -146,14 +174,73 @@ def load_eval_images(folder: str | Path, channels: int) -> list[tuple[str, np.nd
     return [(name, array.astype(np.float64)) for name, array in read_image_folder(folder, channels)]
 
 
+_PAIR_SUFFIXES = {"noisy": "_real", "clean": "_mean"}
+
+
+def find_pairs(folder: str | Path) -> list[tuple[str, Path, Path]]:
+    """(name, noisy file, clean file) for a folder of real noisy/clean pairs: `noisy/` and `clean/` subfolders
+    holding the same names, or `NAME_real.*` beside `NAME_mean.*` (the PolyU layout; case-insensitive)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: not a folder of noisy/clean pairs")
+    if (folder / "noisy").is_dir() and (folder / "clean").is_dir():
+        noisy, clean = (_images_by_stem(folder / side, lambda stem: stem) for side in ("noisy", "clean"))
+    else:
+        noisy, clean = (_images_by_stem(folder, _pair_name(suffix)) for suffix in _PAIR_SUFFIXES.values())
+    if not noisy:
+        raise ConfigError(
+            f"{folder}: no noisy/clean pairs found; give a folder with noisy/ and clean/ subfolders holding the "
+            "same names, or NAME_real.* files beside NAME_mean.* files"
+        )
+    unmatched = sorted(set(noisy) ^ set(clean))
+    if unmatched:
+        raise ConfigError(
+            f"{folder}: {len(unmatched)} image(s) without their other half, e.g. {unmatched[0]!r}; every noisy "
+            "image needs a clean reference of the same name"
+        )
+    return [(name, noisy[name], clean[name]) for name in sorted(noisy)]
+
+
+def _pair_name(suffix: str) -> Callable[[str], str | None]:
+    return lambda stem: stem[: -len(suffix)] if stem.lower().endswith(suffix) else None
+
+
+def _images_by_stem(folder: Path, name_of: Callable[[str], str | None]) -> dict[str, Path]:
+    found = {}
+    for path in sorted(folder.iterdir()):
+        name = name_of(path.stem) if path.suffix.lower() in IMAGE_SUFFIXES else None
+        if name is not None:
+            found[name] = path
+    return found
+
+
+def load_pairs(folder: str | Path, channels: int) -> tuple[list[tuple[str, np.ndarray]], RealNoise]:
+    """The clean references as evaluation images, and the condition holding their noisy halves."""
+    images, noisy = [], {}
+    for name, noisy_path, clean_path in find_pairs(folder):
+        clean = as_8bit(read_image(clean_path)[0], channels).astype(np.float64)
+        noisy[name] = as_8bit(read_image(noisy_path)[0], channels).astype(np.float64)
+        if noisy[name].shape != clean.shape:
+            raise ConfigError(
+                f"{noisy_path.name} is {noisy[name].shape[1]}×{noisy[name].shape[0]} but its reference "
+                f"{clean_path.name} is {clean.shape[1]}×{clean.shape[0]}; a pair must be the same size"
+            )
+        images.append((name, clean))
+    return images, RealNoise(noisy)
+
+
 def baseline_method(name: str, condition: Condition) -> Method:
     """The classical method `name` for `condition`: "nlm" (scikit-image non-local means) or "bm3d" (the bm3d
-    package) for noise, given the true sigma (the learned models are blind; these are not); "bicubic" or
-    "lanczos" interpolation for downscaling."""
+    package) for Gaussian noise, given the true sigma (the learned models are blind; these are not); for real
+    noise, the input itself, OpenCV's colour non-local means at h = 3 or 5 (the one-liner photo users reach
+    for) or BM3D with the noise level estimated per image; "bicubic" or "lanczos" interpolation for
+    downscaling."""
     if name not in BASELINES[condition.kind]:
         raise ConfigError(
             f"unknown baseline {name!r} for {condition.kind}; choose from {', '.join(BASELINES[condition.kind])}"
         )
+    if isinstance(condition, RealNoise):
+        return _real_noise_baseline(name)
     if isinstance(condition, Downscale):
         method = Image.BICUBIC if name == "bicubic" else Image.LANCZOS
 
@@ -163,21 +250,47 @@ def baseline_method(name: str, condition: Condition) -> Method:
 
         return upscale
     s = condition.sigma / 255.0
-    if name == "nlm":
-        restoration = require("skimage.restoration", "the nlm baseline")
+    if name == "bm3d":
+        return _bm3d(lambda x: s)
+    restoration = require("skimage.restoration", "the nlm baseline")
 
-        def nlm(x: np.ndarray) -> np.ndarray:
-            return restoration.denoise_nl_means(
-                x, h=0.8 * s, sigma=s, patch_size=5, patch_distance=6, fast_mode=True, channel_axis=2
-            ).astype(np.float32)
+    def nlm(x: np.ndarray) -> np.ndarray:
+        return restoration.denoise_nl_means(
+            x, h=0.8 * s, sigma=s, patch_size=5, patch_distance=6, fast_mode=True, channel_axis=2
+        ).astype(np.float32)
 
-        return nlm
+    return nlm
+
+
+def _real_noise_baseline(name: str) -> Method:
+    if name == "input":
+        return lambda x: x
+    if name == "bm3d":
+        restoration = require("skimage.restoration", "the bm3d baseline's noise estimate")
+        return _bm3d(lambda x: float(restoration.estimate_sigma(x, channel_axis=2, average_sigmas=True)))
+    cv2 = require("cv2", "the opencv-nlm baselines")
+    strength = float(name.rsplit("-", 1)[1])
+
+    def opencv_nlm(x: np.ndarray) -> np.ndarray:
+        codes = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+        if codes.shape[2] == 1:
+            return cv2.fastNlMeansDenoising(codes[..., 0], None, strength, 7, 21)[..., None] / np.float32(255)
+        bgr = np.ascontiguousarray(codes[..., ::-1])
+        out = cv2.fastNlMeansDenoisingColored(bgr, None, strength, strength, 7, 21)
+        return out[..., ::-1].astype(np.float32) / 255
+
+    return opencv_nlm
+
+
+def _bm3d(noise_level: Callable[[np.ndarray], float]) -> Method:
+    """BM3D (the bm3d package; CBM3D for colour) at the noise level `noise_level` gives for each input."""
     try:
         import bm3d  # type: ignore[import-not-found]
     except ImportError:
         raise ConfigError("the bm3d baseline needs the bm3d package: pip install 'effrestore[baselines]'") from None
 
     def run_bm3d(x: np.ndarray) -> np.ndarray:
+        s = noise_level(x)
         if x.shape[2] == 3:
             return np.asarray(bm3d.bm3d_rgb(x, s), dtype=np.float32)
         return np.asarray(bm3d.bm3d(x[..., 0], s), dtype=np.float32)[..., None]

@@ -102,3 +102,73 @@ def test_eval_cli_with_baseline(tmp_path: Path) -> None:
     assert rows["bicubic"]["scale"] == 2 and rows["bicubic"]["psnr"] > 20
     wrong = eval_cli("--sigma", "25", "--baseline", "bicubic", model="sr.safetensors")
     assert wrong.returncode == 2 and "drop --sigma" in wrong.stderr
+
+
+def _write_pairs(folder: Path, layout: str) -> dict[str, float]:
+    """Two real-noise-like pairs (camera noise model, JPEG noisy, PNG clean); returns each pair's input PSNR."""
+    from effrestore.models.degradations import CameraNoise, camera_pair
+
+    folder.mkdir()
+    psnrs = {}
+    for seed, name in enumerate(("coffee", "chelsea")):
+        clean = np.asarray(Image.open(ROOT / "samples" / f"{name}.png"), dtype=np.float32)[:96, :128] / 255
+        rng = np.random.default_rng(seed)
+        noisy, _ = camera_pair(clean, CameraNoise(log_shot_range=(-6.0, -5.0)).draw(rng), rng)
+        noisy8, clean8 = (np.round(a * 255).astype(np.uint8) for a in (noisy, clean))
+        if layout == "suffix":
+            Image.fromarray(noisy8).save(folder / f"{name}_Real.png")
+            Image.fromarray(clean8).save(folder / f"{name}_mean.png")
+        else:
+            for side, array in (("noisy", noisy8), ("clean", clean8)):
+                (folder / side).mkdir(exist_ok=True)
+                Image.fromarray(array).save(folder / side / f"{name}.png")
+        psnrs[name] = 10 * np.log10(255**2 / np.mean((noisy8.astype(float) - clean8) ** 2))
+    return psnrs
+
+
+def test_eval_pairs_scores_models_and_real_noise_baselines_on_the_same_inputs(tmp_path: Path) -> None:
+    from effrestore.models import build_model, save_checkpoint
+
+    save_checkpoint(build_model("restormer-xs", attention="none"), tmp_path / "m.safetensors")
+    psnrs = _write_pairs(tmp_path / "pairs", "suffix")
+    command = [sys.executable, "-m", "effrestore", "eval", str(tmp_path / "m.safetensors"), "denoise-color"]
+    result = subprocess.run(
+        [*command, "--pairs", str(tmp_path / "pairs"), "--baseline", "input", "--baseline", "opencv-nlm-3", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {row["method"]: row for row in json.loads(result.stdout)}
+    assert set(rows) == {"m.safetensors", "denoise-color", "input", "opencv-nlm-3"}
+    for name, value in psnrs.items():
+        assert rows["input"]["per_image"][name]["psnr"] == pytest.approx(value, abs=1e-3)
+    assert rows["opencv-nlm-3"]["psnr"] > rows["input"]["psnr"], "NL-means removes part of the noise"
+    assert rows["denoise-color"]["backend"] and rows["input"]["set"] == "real"
+
+
+def test_bad_pair_folders(tmp_path: Path) -> None:
+    from effrestore.evaluation import find_pairs, load_pairs
+
+    _write_pairs(tmp_path / "folders", "folders")
+    assert [(name, noisy.parent.name) for name, noisy, _ in find_pairs(tmp_path / "folders")] == [
+        ("chelsea", "noisy"),
+        ("coffee", "noisy"),
+    ]
+    _write_pairs(tmp_path / "pairs", "suffix")
+    (tmp_path / "pairs" / "chelsea_mean.png").unlink()
+    with pytest.raises(ConfigError, match=r"without their other half, e\.g\. 'chelsea'"):
+        find_pairs(tmp_path / "pairs")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no noisy/clean pairs found"):
+        find_pairs(tmp_path / "empty")
+    Image.new("RGB", (64, 64)).save(tmp_path / "pairs" / "chelsea_mean.png")
+    with pytest.raises(ConfigError, match="must be the same size"):
+        load_pairs(tmp_path / "pairs", 3)
+    both = subprocess.run(
+        [sys.executable, "-m", "effrestore", "eval", "denoise-color", "--pairs", str(tmp_path), "--sigma", "25"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert both.returncode == 2 and "drop --sigma" in both.stderr

@@ -28,16 +28,30 @@ def _conditions(scale: int, sigma: str | None) -> list:
 
 
 def evaluate(
-    model: Annotated[str, typer.Argument(help="Checkpoint (.safetensors/.pth), ONNX file or zoo name.")],
-    data: Annotated[Path, typer.Option("--data", help="Folder of clean evaluation images.")],
+    models: Annotated[
+        list[str], typer.Argument(help="Checkpoints (.safetensors/.pth), ONNX files or zoo names; one or more.")
+    ],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Folder of clean images (the Gaussian-noise or ×N protocol).")
+    ] = None,
+    pairs: Annotated[
+        Path | None,
+        typer.Option(
+            "--pairs",
+            help="Folder of real noisy/clean pairs: noisy/ and clean/ subfolders with the same names, or "
+            "NAME_real.* beside NAME_mean.* (the PolyU layout). Baselines default to all of: input, "
+            "opencv-nlm-3, opencv-nlm-5, bm3d (noise level estimated per image).",
+        ),
+    ] = None,
     sigma: Annotated[
         str | None,
-        typer.Option(help="Noise levels on the [0,255] scale, comma-separated (denoisers; default 15,25,50)."),
+        typer.Option(help="Noise levels on the [0,255] scale, comma-separated (--data denoisers; default 15,25,50)."),
     ] = None,
     baseline: Annotated[
         list[str],
         typer.Option(
-            help="Classical method to run too: nlm or bm3d (denoisers), bicubic or lanczos (super-resolution)."
+            help="Classical method to run too: nlm or bm3d (--data denoisers), bicubic or lanczos "
+            "(super-resolution), input, opencv-nlm-3, opencv-nlm-5 or bm3d (--pairs)."
         ),
     ] = [],  # noqa: B006
     ssim: Annotated[bool, typer.Option(help="Also compute SSIM (slower).")] = True,
@@ -52,60 +66,90 @@ def evaluate(
     precision: _options.Precision = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Evaluate a model by the standard protocol of its task.
+    """Evaluate models by the standard protocol of their task, or on real noisy/clean photo pairs.
 
     Denoisers: fixed-seed Gaussian noise, unclipped noisy input, clipped output, full-image PSNR/SSIM.
     Super-resolution: antialiased bicubic downscale saved as 8-bit, 8-bit output, PSNR/SSIM on the luma (Y)
-    with `scale` border pixels shaved."""
-    from effrestore.evaluation import baseline_method, load_eval_images
+    with `scale` border pixels shaved. Real pairs (--pairs): the noisy photo as input, the output rounded to
+    8 bits, full-image PSNR/SSIM against the clean reference. All methods run on the same inputs."""
+    from effrestore.evaluation import BASELINES, baseline_method, load_eval_images, load_pairs
     from effrestore.evaluation import evaluate as run_eval
     from effrestore.runtime import Restorer
-    from effrestore.runtime.memory import format_bytes
 
+    if (data is None) == (pairs is None):
+        raise ConfigError("give one of --data (clean images, synthetic degradation) or --pairs (real noisy/clean)")
+    if pairs is not None and sigma is not None:
+        raise ConfigError("--sigma sets synthetic noise; real pairs bring their own noise (drop --sigma)")
     # the protocol scores whole images: no tiling, so a large image needs a large enough budget
-    restorer = Restorer.load(
-        model, backend=backend, tile="none", ensemble=ensemble, mem_budget=mem_budget, precision=precision
-    )
-    if restorer.backend.note:
-        print_note(restorer.backend.note)
-    conditions = _conditions(restorer.meta.scale, sigma)
+    restorers = {
+        Path(model).name + (" (ensemble)" if ensemble else ""): Restorer.load(
+            model, backend=backend, tile="none", ensemble=ensemble, mem_budget=mem_budget, precision=precision
+        )
+        for model in models
+    }
+    first = next(iter(restorers.values()))
+    for restorer in restorers.values():
+        if restorer.backend.note:
+            print_note(restorer.backend.note)
+        if (restorer.meta.scale, restorer.meta.in_channels) != (first.meta.scale, first.meta.in_channels):
+            raise ConfigError("the models compared in one run must share their task and channels")
+    if pairs is not None:
+        if first.meta.scale != 1:
+            raise ConfigError(f"--pairs scores denoisers; this is a ×{first.meta.scale} super-resolution model")
+        images, condition = load_pairs(pairs, first.meta.in_channels)
+        conditions: list = [condition]
+        baseline = baseline or list(BASELINES["real"])
+    else:
+        conditions = _conditions(first.meta.scale, sigma)
+        images = load_eval_images(data, first.meta.in_channels)  # type: ignore[arg-type]
     for name in baseline:
         baseline_method(name, conditions[0])  # an unknown or unavailable baseline fails before any work
-    images = load_eval_images(data, restorer.meta.in_channels)
-    label = Path(model).name + (" (ensemble)" if ensemble else "")
-    methods = {label: lambda c: restorer.restore}
+    methods = {label: (lambda c, r=restorer: r.restore) for label, restorer in restorers.items()}
     methods.update({name: (lambda c, name=name: baseline_method(name, c)) for name in baseline})
     with Progress(transient=True, disable=as_json) as progress:
         task = progress.add_task("evaluating", total=len(images) * len(conditions) * len(methods))
-        try:
-            results = run_eval(methods, images, conditions, with_ssim=ssim, on_image=lambda *_: progress.advance(task))
-        except MemoryBudgetError as exc:
-            if exc.needed is None or exc.budget is None:
-                raise
-            raise MemoryBudgetError(
-                f"the whole image needs about {format_bytes(exc.needed)}, over the budget of "
-                f"{format_bytes(exc.budget)}; the protocol scores whole images, so eval does not tile: "
-                "raise --mem-budget, or evaluate smaller images"
-            ) from None
-    key = "sigma" if restorer.meta.scale == 1 else "scale"
-    ran = {"backend": restorer.backend.name, "precision": restorer.backend.precision}
+        results = _run_within_budget(
+            lambda: run_eval(methods, images, conditions, with_ssim=ssim, on_image=lambda *_: progress.advance(task))
+        )
+    key = {"noise": "sigma", "downscale": "scale", "real": "set"}[conditions[0].kind]
     rows = [
         {
             "method": r.method,
-            key: getattr(r.condition, key),
+            key: getattr(r.condition, "label" if key == "set" else key),
             "psnr": round(r.psnr, 3),
             "ssim": round(r.ssim, 4),
             "per_image": {k: {"psnr": round(p, 3), "ssim": round(s, 4)} for k, (p, s) in r.per_image.items()},
-            **(ran if r.method == label else {}),
+            **(
+                {"backend": restorers[r.method].backend.name, "precision": restorers[r.method].backend.precision}
+                if r.method in restorers
+                else {}
+            ),
         }
         for r in results
     ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"{data} ({len(images)} images)")
+    source = pairs if pairs is not None else data
+    table = Table(title=f"{source} ({len(images)} {'pairs' if pairs is not None else 'images'})")
     for column in ("method", key, "PSNR (dB)", "SSIM"):
         table.add_column(column)
     for row, result in zip(rows, results, strict=True):
         table.add_row(row["method"], result.condition.label, f"{row['psnr']:.2f}", f"{row['ssim']:.4f}")
     Console().print(table)
+
+
+def _run_within_budget(run):  # type: ignore[no-untyped-def]
+    """Runs the evaluation; a whole image over the budget gets the fix eval allows (it does not tile)."""
+    from effrestore.runtime.memory import format_bytes
+
+    try:
+        return run()
+    except MemoryBudgetError as exc:
+        if exc.needed is None or exc.budget is None:
+            raise
+        raise MemoryBudgetError(
+            f"the whole image needs about {format_bytes(exc.needed)}, over the budget of "
+            f"{format_bytes(exc.budget)}; the protocol scores whole images, so eval does not tile: "
+            "raise --mem-budget, or evaluate smaller images"
+        ) from None
