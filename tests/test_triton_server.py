@@ -64,21 +64,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _cli("triton-repo", "denoise-color", *common)
     _cli("triton-repo", "denoise-gray", "--name", "gray16", "--image-dtype", "uint16", *common)
     _cli("triton-repo", "denoise-color", "--name", "rgb2", "--instances", "2", *common)
+    _cli("triton-repo", "denoise-color", "--name", "half", "--strength", "0.5", *common)
     http_port, grpc_port = _free_port(), _free_port()
     workdir = tmp_path_factory.mktemp("server")
     with running_server(repository, PythonEnv.at(Path(ENV)), workdir, http_port=http_port, grpc_port=grpc_port):
         yield Server(f"127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", repository)
 
 
-def _expected(model: str, image: np.ndarray) -> np.ndarray:
-    return Restorer.load(require_entry(model).onnx, mem_budget=BUDGET, threads=int(THREADS)).restore(image)
+def _expected(model: str, image: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    restorer = Restorer.load(require_entry(model).onnx, mem_budget=BUDGET, threads=int(THREADS), strength=strength)
+    return restorer.restore(image)
 
 
-def _infer(module, url: str, model: str, image: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _infer(module, url: str, model: str, image: np.ndarray, **parameters: object) -> np.ndarray:  # type: ignore[no-untyped-def]
     client = module.InferenceServerClient(url)
     tensor = module.InferInput("IMAGE", list(image.shape), "UINT16" if image.dtype == np.uint16 else "UINT8")
     tensor.set_data_from_numpy(image)
-    return client.infer(model, [tensor]).as_numpy("RESTORED")
+    return client.infer(model, [tensor], parameters=parameters or None).as_numpy("RESTORED")
 
 
 def _photo() -> np.ndarray:
@@ -96,6 +98,18 @@ def test_outputs_are_byte_identical_to_the_restorer(server: Server, protocol: st
         restored = _infer(module, url, model, image)
         assert restored.dtype == image.dtype and restored.shape == image.shape
         assert np.array_equal(restored, _expected(reference, image)), (model, image.shape)
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_strength_from_the_entry_and_from_the_request(server: Server, protocol: str) -> None:
+    module, url = (httpclient, server.http) if protocol == "http" else (grpcclient, server.grpc)
+    rgb = np.ascontiguousarray(_photo()[:64, :80])
+    assert np.array_equal(_infer(module, url, "half", rgb), _expected("denoise-color", rgb, 0.5))
+    assert np.array_equal(_infer(module, url, "half", rgb, strength=0.0), rgb), "0 returns the input"
+    assert np.array_equal(_infer(module, url, "half", rgb, strength=1.0), _expected("denoise-color", rgb))
+    with pytest.raises(InferenceServerException) as refused:
+        _infer(module, url, "half", rgb, strength=1.5)
+    assert "strength must be between 0" in str(refused.value)
 
 
 def test_concurrent_requests_on_two_instances_are_each_correct(server: Server) -> None:

@@ -1,4 +1,4 @@
-"""Checks of the numbers a user passes (threads, memory budget, pixel limit), shared by the CLI and the API.
+"""Checks of the numbers a user passes (threads, memory budget, pixel limit, strength), shared by the CLI and the API.
 
 Each returns the value it accepts or raises a `ConfigError` naming the option and a value that works: a
 typo such as `--threads 100000` or `--mem-budget 0.5` must stop at once, not run for an hour or silently
@@ -60,3 +60,12 @@ def check_max_pixels(max_pixels: int | None) -> int | None:
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
         raise ConfigError(f"--max-pixels must be a positive number of pixels, got {max_pixels!r}")
     return max_pixels
+
+
+def check_strength(strength: float) -> float:
+    """The blend between input (0) and the model's output (1)."""
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
+        raise ConfigError(
+            f"--strength must be between 0 (the input unchanged) and 1 (the model's full output), got {strength!r}"
+        )
+    return float(strength)

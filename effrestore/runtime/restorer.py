@@ -18,7 +18,7 @@ from effrestore.runtime.blending import BandBlender
 from effrestore.runtime.formats import check_output_path, check_storable, convert_depth, output_dtype
 from effrestore.runtime.io import STREAMED_SUFFIXES, ImageInfo, dropped_metadata, write_image, write_rows
 from effrestore.runtime.memory import MemoryTracker
-from effrestore.runtime.options import check_threads, parse_budget
+from effrestore.runtime.options import check_strength, check_threads, parse_budget
 from effrestore.runtime.sources import ArraySource, ImageSource, open_source
 from effrestore.runtime.tiling import TileGrid
 
@@ -127,6 +127,7 @@ class _Job:
     tracker: MemoryTracker
     started: float
     scale: int
+    strength: float
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
@@ -146,10 +147,12 @@ class Restorer:
         tile_overlap: int | None,
         threads: int | None,
         ensemble: bool = False,
+        strength: float = 1.0,
     ) -> None:
         self.backend = backend
         self.ensemble = ensemble
         self.meta: ModelMeta = backend.meta
+        self.strength = _checked_strength(strength, self.meta.scale)
         self.mem_budget = mem_budget
         self.tile = tile
         self.overlap = self.meta.overlap if tile_overlap is None else tile_overlap
@@ -171,6 +174,7 @@ class Restorer:
         meta: ModelMeta | None = None,
         ensemble: bool = False,
         precision: str = "auto",
+        strength: float = 1.0,
     ) -> Restorer:
         """`source`: an .onnx file, a checkpoint (.safetensors/.pth), a .plan engine, or a shipped model name.
 
@@ -180,7 +184,9 @@ class Restorer:
         shipped gray denoiser gains 0.1 dB at σ=25) at 8× the time; the peak grows by one output tile.
         `backend` "auto" runs ONNX files in OpenVINO on the CPU when it is installed (else ONNX Runtime);
         `precision` "auto" runs bf16 only where the CPU and the model's bf16 record allow it (see
-        `effrestore.runtime.precision`); `restorer.backend.note` says why a request was not followed."""
+        `effrestore.runtime.precision`); `restorer.backend.note` says why a request was not followed.
+        `strength` blends each output pixel with its input: 0 returns the input, 1 the model's output, in
+        between keeps some of the input's grain (denoisers and other same-size models only)."""
         from effrestore.zoo import require_entry
 
         if not isinstance(source, (str, Path)):
@@ -193,11 +199,18 @@ class Restorer:
             raise ConfigError(f"tile overlap must be >= 0, got {tile_overlap}")
         budget = parse_budget(mem_budget)
         check_threads(threads)
+        check_strength(strength)
         opened = open_backend(path, backend, device, threads, meta, precision)
         if isinstance(tile_value, int) and tile_value % opened.meta.multiple_of:
             raise ConfigError(f"tile {tile_value} must be a multiple of {opened.meta.multiple_of} for this model")
         return cls(
-            opened, mem_budget=budget, tile=tile_value, tile_overlap=tile_overlap, threads=threads, ensemble=ensemble
+            opened,
+            mem_budget=budget,
+            tile=tile_value,
+            tile_overlap=tile_overlap,
+            threads=threads,
+            ensemble=ensemble,
+            strength=strength,
         )
 
     @property
@@ -254,15 +267,21 @@ class Restorer:
         return color + alpha
 
     def restore(
-        self, image: np.ndarray, progress: TileProgress | None = None, *, keep_color: bool = False
+        self,
+        image: np.ndarray,
+        progress: TileProgress | None = None,
+        *,
+        keep_color: bool = False,
+        strength: float | None = None,
     ) -> np.ndarray:
         """Restores an H×W or H×W×C image (uint8, uint16, or float32 on [0, 1]); returns the same layout and
         dtype, (scale·H)×(scale·W), alpha carried through. A gray image through a colour model comes back
         gray, the mean of the restored channels (the model saw three equal copies, so each is an estimate
-        of the same gray; their mean has the least noise), unless `keep_color` asks for the RGB result."""
+        of the same gray; their mean has the least noise), unless `keep_color` asks for the RGB result.
+        `strength` overrides the restorer's own for this call."""
         image = _checked_image(image)
         source = ArraySource(image)
-        job = self._prepare(source, keep_color, whole_output=True)
+        job = self._prepare(source, keep_color, whole_output=True, strength=strength)
         restored = _assemble(job.output_shape, image.dtype, self._blocks(job, progress))
         self._record(job)
         return restored[..., 0] if image.ndim == 2 and restored.shape[2] == 1 else restored
@@ -278,6 +297,7 @@ class Restorer:
         keep_color: bool = False,
         output_depth: int | None = None,
         first_frame: bool = False,
+        strength: float | None = None,
     ) -> Path:
         """Restores `src` into `dst`, written atomically (format from the suffix; ICC/EXIF/DPI kept where it
         can hold them, `last_stats.dropped_metadata` names what it cannot). A TIFF or .npy input is read by
@@ -295,7 +315,9 @@ class Restorer:
             check_storable(dst, dtype, self.output_channels(source.channels, keep_color))
             streamed_out = dst.suffix.lower() in STREAMED_SUFFIXES
             decoded = 0 if streamed_in else source.height * source.width * source.channels * source.dtype.itemsize
-            job = self._prepare(source, keep_color, not streamed_out, decoded=decoded, name=f"{src}: ")
+            job = self._prepare(
+                source, keep_color, not streamed_out, decoded=decoded, name=f"{src}: ", strength=strength
+            )
             blocks = (convert_depth(block, output_depth) for block in self._blocks(job, progress))
             if streamed_out:
                 written = write_rows(dst, job.output_shape, dtype, blocks, info, overwrite=overwrite)
@@ -307,10 +329,17 @@ class Restorer:
         return written
 
     def _prepare(
-        self, source: ImageSource, keep_color: bool, whole_output: bool, decoded: int = 0, name: str = ""
+        self,
+        source: ImageSource,
+        keep_color: bool,
+        whole_output: bool,
+        decoded: int = 0,
+        name: str = "",
+        strength: float | None = None,
     ) -> _Job:
         """Plans a restore of `source`: the budget, the buffers of a band (and of an output assembled whole
         when `whole_output`), the calibrated fit, the tile and batch."""
+        strength = self.strength if strength is None else _checked_strength(strength, self.meta.scale)
         started = time.monotonic()
         tracker = self.backend.memory_tracker()
         tracker.reset()
@@ -348,7 +377,9 @@ class Restorer:
         rf = self.meta.receptive_field
         discard = min(overlap, rf) if rf is not None else overlap // 2
         pad_mode = "reflect" if pad_h < height and pad_w < width else "edge"
-        return _Job(source, color_out, alpha, pad_mode, chosen, grid, overlap, discard, budget, tracker, started, s)
+        return _Job(
+            source, color_out, alpha, pad_mode, chosen, grid, overlap, discard, budget, tracker, started, s, strength
+        )
 
     def _band(self, job: _Job, start: int) -> np.ndarray:
         """Padded model input rows [start, start + tile height): rows past the image mirrored (or repeated) as
@@ -403,6 +434,9 @@ class Restorer:
         rows = rows[: max(0, stop - start), : job.source.width * s]
         if job.color_out < rows.shape[2]:
             rows = rows.mean(axis=2, keepdims=True)
+        if job.strength < 1 and rows.shape[0]:
+            original = _to_float(job.source.rows(start, stop)[..., : job.source.channels - job.alpha])
+            rows = original + job.strength * (rows - original)
         block = _from_float(rows, job.source.dtype)
         if job.alpha and block.shape[0]:
             alpha = _alpha_rows(job.source, start // s, stop // s, s)
@@ -466,6 +500,16 @@ def _checked_image(image: object) -> np.ndarray:
     if image.dtype == np.float32 and not np.isfinite(image).all():
         raise ImageError("the input image has NaN or Inf values; replace them (e.g. numpy.nan_to_num) first")
     return image
+
+
+def _checked_strength(strength: float, scale: int) -> float:
+    strength = check_strength(strength)
+    if strength < 1 and scale != 1:
+        raise ConfigError(
+            f"--strength blends the output with its input, which a ×{scale} model's output does not match in "
+            "size; leave --strength at 1 for super-resolution"
+        )
+    return strength
 
 
 def _parse_tile(tile: str | int) -> int | str:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from effrestore.errors import ConfigError
 from effrestore.metadata import ModelMeta
 from effrestore.onnx_files import external_data_files
-from effrestore.runtime.options import check_threads, parse_budget
+from effrestore.runtime.options import check_strength, check_threads, parse_budget
 
 if TYPE_CHECKING:
     from effrestore.trt.manifest import EngineManifest
@@ -90,6 +90,7 @@ def model_config(
     mem_budget: str | None = None,
     threads: int | None = None,
     image_dtype: str = "uint8",
+    strength: float = 1.0,
     python_env: Path | None = None,
     engine: EngineManifest | None = None,
 ) -> str:
@@ -102,6 +103,7 @@ def model_config(
         raise ConfigError(f"--instances must be at least 1, got {instances}")
     parse_budget(mem_budget)
     check_threads(threads)
+    check_strength(strength)
     described = {
         "effrestore.task": meta.task,
         "effrestore.scale": str(meta.scale),
@@ -116,7 +118,12 @@ def model_config(
     if flavor == "python":
         if image_dtype not in IMAGE_DTYPES:
             raise ConfigError(f"--image-dtype must be {' or '.join(IMAGE_DTYPES)}, got {image_dtype!r}")
-        runtime = {"mem_budget": mem_budget or "", "threads": str(threads or 0), "image_dtype": image_dtype}
+        runtime = {
+            "mem_budget": mem_budget or "",
+            "threads": str(threads or 0),
+            "image_dtype": image_dtype,
+            "strength": f"{strength:g}",
+        }
         if python_env is not None:
             runtime["EXECUTION_ENV_PATH"] = str(python_env)
         image_type = Constant(f"TYPE_{image_dtype.upper()}")

@@ -60,6 +60,7 @@ class TritonPythonModel:
             precision=parameters.get("precision") or "auto",
             mem_budget=parameters.get("mem_budget") or None,
             threads=int(parameters.get("threads") or 0) or None,
+            strength=float(parameters.get("strength") or 1),
         )
         prove_budget(self.restorer, self.image_dtype)
 
@@ -72,7 +73,7 @@ class TritonPythonModel:
                     raise ImageError(
                         f"IMAGE must be {self.image_dtype} H×W×C (gray as H×W×1), got {image.dtype} {image.shape}"
                     )
-                restored = self.restorer.restore(image)
+                restored = self.restorer.restore(image, strength=_request_strength(request))
                 tensor = self.pb_utils.Tensor("RESTORED", np.ascontiguousarray(restored))
                 responses.append(self.pb_utils.InferenceResponse(output_tensors=[tensor]))
             except Exception as exc:  # one bad request must not fail the others in the batch
@@ -89,3 +90,16 @@ class TritonPythonModel:
 
     def finalize(self) -> None:
         self.restorer = None
+
+
+def _request_strength(request: Any) -> float | None:
+    """A request's own `strength` parameter (Triton request parameters), else None: the entry's."""
+    value = json.loads(request.parameters() or "{}").get("strength")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"the strength parameter must be a number in [0, 1], got {value!r}") from None
+    return value

@@ -143,6 +143,12 @@ def run(
     ensemble: Annotated[
         bool, typer.Option("--ensemble", help="Average over the 8 flips/rotations: a little better, 8× slower.")
     ] = False,
+    strength: Annotated[
+        float,
+        typer.Option(
+            help="0..1: blend of input (0) and the model's output (1); below 1 keeps some of the grain.",
+        ),
+    ] = 1.0,
     output_depth: _options.OutputDepth = None,
     keep_color: Annotated[
         bool, typer.Option("--keep-color", help="Keep the RGB result of a gray image through a colour model.")
@@ -202,6 +208,7 @@ def run(
         "threads": threads,
         "ensemble": ensemble,
         "precision": precision,
+        "strength": strength,
     }
     options = FileOptions(overwrite, max_pixels, keep_color, output_depth, first_frame)
     try:

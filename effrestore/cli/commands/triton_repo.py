@@ -33,6 +33,13 @@ def triton_repo(
     image_dtype: Annotated[
         str, typer.Option(help="python flavour: uint8 or uint16 images (IMAGE and RESTORED).")
     ] = "uint8",
+    strength: Annotated[
+        float,
+        typer.Option(
+            help="python flavour: default blend of input (0) and model output (1); a request's own `strength` "
+            "parameter overrides it."
+        ),
+    ] = 1.0,
     instances: Annotated[int, typer.Option(help="Model instances (instance_group count).")] = 1,
     gpu: Annotated[bool, typer.Option("--gpu", help="Instances on GPUs (KIND_GPU) instead of CPUs.")] = False,
     max_batch: Annotated[int, typer.Option(help="onnx flavour: largest batch of tiles Triton forms.")] = 8,
@@ -78,6 +85,7 @@ def triton_repo(
         mem_budget=mem_budget,
         threads=threads,
         image_dtype=image_dtype,
+        strength=strength,
         python_env=env.root if env is not None else None,
     )
     typer.echo(f"wrote {folder} ({flavor} flavour); start a server on the repository with:")
