@@ -44,6 +44,10 @@ class ImageInfo:
     exif: bytes | None = None
     dpi: tuple[float, float] | None = None
     extra: dict = field(default_factory=dict)
+    previews: int = 0  # embedded preview images (a camera JPEG's MPO thumbnails): never written back
+
+
+EMBEDDED_PREVIEW = "embedded preview"
 
 
 def check_pixels(path: Path, height: int, width: int, max_pixels: int) -> None:
@@ -138,8 +142,10 @@ def _read_pillow(path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray,
         try:
             with Image.open(path) as image:
                 check_pixels(path, image.height, image.width, limit)
-                one_frame(path, getattr(image, "n_frames", 1), first_frame, "frames")
+                previews = _mpo_previews(image)
+                one_frame(path, getattr(image, "n_frames", 1) - previews, first_frame, "frames")
                 info = ImageInfo(image.format or suffix[1:], image.info.get("icc_profile"), None, image.info.get("dpi"))
+                info.previews = previews
                 if image.format == "PNG" and png_bit_depth(path) == 16:
                     array, info.exif = _upright_array(path, image, _png16_pixels(path))
                 else:
@@ -157,6 +163,15 @@ def _read_pillow(path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray,
         finally:
             Image.MAX_IMAGE_PIXELS = previous
     return array, info
+
+
+def _mpo_previews(image: Image.Image) -> int:
+    """How many of an MPO file's images are previews of the first (the Multi-Picture Format's "large
+    thumbnail" types, which cameras add beside the photo), not images of their own (stereo, panorama)."""
+    if image.format != "MPO":
+        return 0
+    entries = getattr(image, "mpinfo", {}).get(0xB002, [])
+    return sum("Thumbnail" in str(entry.get("Attribute", {}).get("MPType", "")) for entry in entries)
 
 
 def png_bit_depth(path: Path) -> int:
@@ -335,4 +350,5 @@ def dropped_metadata(info: ImageInfo, path: Path) -> list[str]:
     """The metadata `info` holds that the format of `path` cannot keep (for a note to the user)."""
     keeps = output_format(path).keeps
     held = {"icc": info.icc_profile, "exif": info.exif, "dpi": info.dpi}
-    return [{"icc": "ICC profile", "exif": "EXIF", "dpi": "DPI"}[k] for k, v in held.items() if v and k not in keeps]
+    dropped = [{"icc": "ICC profile", "exif": "EXIF", "dpi": "DPI"}[k] for k, v in held.items() if v and k not in keeps]
+    return dropped + [EMBEDDED_PREVIEW] * bool(info.previews)

@@ -19,7 +19,7 @@ from effrestore.cli import _options
 from effrestore.cli._errors import print_note, stderr
 from effrestore.errors import ConfigError, EffrestoreError, ImageError
 from effrestore.runtime.formats import FORMATS, check_output_path
-from effrestore.runtime.io import SUFFIXES
+from effrestore.runtime.io import EMBEDDED_PREVIEW, SUFFIXES
 from effrestore.runtime.memory import format_bytes
 
 OUTPUT_TAG = ".restored"
@@ -235,6 +235,24 @@ def run(
     finish(rows, failures, len(jobs), as_json, title)
 
 
+def _note_dropped(console: Console, src: Path, dst: Path, dropped: tuple[str, ...]) -> None:
+    """Says what of the input the output does not carry: metadata its format cannot hold, and a camera's
+    embedded preview (a smaller copy of the photo, not restored)."""
+    metadata = [item for item in dropped if item != EMBEDDED_PREVIEW]
+    if metadata:
+        console.print(
+            f"note: {escape(str(dst))}: {dst.suffix} cannot keep the input's {' and '.join(metadata)}; write "
+            ".png or .jpg to keep it",
+            highlight=False,
+        )
+    if EMBEDDED_PREVIEW in dropped:
+        console.print(
+            f"note: {escape(str(src))}: the camera's embedded preview (a smaller copy of the photo) was not kept; "
+            "the photo itself was restored",
+            highlight=False,
+        )
+
+
 def finish(rows: list[dict], failures: list[str], count: int, as_json: bool, title: str) -> None:
     """The rows as JSON or a table, then the failures (exit 1 when there are any)."""
     if as_json:
@@ -266,7 +284,7 @@ def restore_on_ray(
     spec = ActorSpec(source, load, dataclasses.asdict(options))
     failures = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=quiet, transient=True) as progress:
+    with Progress(*columns, console=stderr, disable=quiet, transient=True) as progress:
         task = progress.add_task(f"images on Ray ({workers} workers)", total=len(jobs))
         for row in restore_files(jobs, spec, address=address, workers=workers, cpus_per_worker=load["threads"] or 1):
             rows.append(row)
@@ -292,7 +310,7 @@ def restore_jobs(
     keep is named in a note."""
     failures = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=quiet, transient=True) as progress:
+    with Progress(*columns, console=stderr, disable=quiet, transient=True) as progress:
         files = progress.add_task("images", total=len(jobs))
         tiles = progress.add_task("tiles", total=None)
         for src, dst in jobs:
@@ -313,12 +331,8 @@ def restore_jobs(
             else:
                 stats = restorer.last_stats
                 rows.append({"input": str(src), "output": str(dst), **stats.to_row()})
-                if stats.dropped_metadata and not quiet:
-                    progress.console.print(
-                        f"note: {escape(str(dst))}: {dst.suffix} cannot keep the input's "
-                        f"{' and '.join(stats.dropped_metadata)}; write .png or .jpg to keep it",
-                        highlight=False,
-                    )
+                if not quiet:
+                    _note_dropped(progress.console, src, dst, stats.dropped_metadata)
             progress.advance(files)
     return failures
 
