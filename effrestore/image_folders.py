@@ -11,9 +11,9 @@ from PIL import Image
 
 from effrestore.errors import ConfigError
 from effrestore.runtime.formats import convert_depth
-from effrestore.runtime.io import read_image
+from effrestore.runtime.io import SUFFIXES, read_image
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = SUFFIXES - {".npy"}
 
 
 def as_8bit(array: np.ndarray, channels: int) -> np.ndarray:

@@ -33,6 +33,9 @@ FORMATS = {
     ".jpeg": Format("JPEG", ("uint8",), (1, 3), ("icc", "exif", "dpi")),
     ".webp": Format("WebP", ("uint8",), (1, 2, 3, 4), ("icc", "exif")),  # gray is stored as RGB
     ".bmp": Format("BMP", ("uint8",), (1, 3), ("dpi",)),
+    ".heic": Format("HEIF", ("uint8",), (1, 3, 4), ("icc", "exif")),
+    ".heif": Format("HEIF", ("uint8",), (1, 3, 4), ("icc", "exif")),
+    ".avif": Format("AVIF", ("uint8",), (1, 3, 4), ("icc", "exif")),
     ".npy": Format("NumPy", ("uint8", "uint16", "float32"), tuple(range(1, 5)), ()),
 }
 DEPTHS = {8: np.dtype(np.uint8), 16: np.dtype(np.uint16)}

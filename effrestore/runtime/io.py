@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from effrestore._atomic import atomic_path
@@ -27,7 +28,9 @@ from effrestore.errors import ImageError
 from effrestore.runtime.formats import FORMATS, check_output_path, check_storable, output_format
 from effrestore.runtime.options import check_max_pixels
 
-PILLOW_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+pillow_heif.register_heif_opener()  # HEIC/HEIF (phones' default format) through Pillow; AVIF is Pillow's own
+PILLOW_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".heic", ".heif", ".avif"}
+LOSSY_SUFFIXES = {".jpg", ".jpeg", ".webp", ".heic", ".heif", ".avif"}  # written at quality 95
 TIFF_SUFFIXES = {".tif", ".tiff"}
 SUFFIXES = PILLOW_SUFFIXES | TIFF_SUFFIXES | {".npy"}
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
@@ -341,7 +344,7 @@ def _write_pillow(tmp: Path, suffix: str, array: np.ndarray, info: ImageInfo) ->
         options["exif"] = info.exif
     if info.dpi and "dpi" in keeps:
         options["dpi"] = info.dpi
-    if suffix in (".jpg", ".jpeg", ".webp"):
+    if suffix in LOSSY_SUFFIXES:
         options["quality"] = 95
     image.save(tmp, **options)
 

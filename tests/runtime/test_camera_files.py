@@ -1,4 +1,4 @@
-"""Files as cameras and phones write them: JPEGs with an embedded preview (MPO)."""
+"""Files as cameras and phones write them: JPEGs with an embedded preview (MPO), HEIC and AVIF."""
 
 from __future__ import annotations
 
@@ -64,3 +64,40 @@ def test_an_mpo_of_two_real_images_is_still_refused(tmp_path: Path, second_type:
         read_image(tmp_path / "pair.mpo")
     array, _ = read_image(tmp_path / "pair.mpo", first_frame=True)
     assert array.shape == (64, 96, 3)
+
+
+@pytest.mark.parametrize("suffix", [".heic", ".avif"])
+def test_phone_formats_read_upright_and_written_back_with_their_metadata(tmp_path: Path, suffix: str) -> None:
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: shown rotated by 90°
+    exif[0x010F] = "PhoneMaker"
+    photo = Image.open(SAMPLE).convert("RGB").crop((0, 0, 72, 48))
+    photo.save(tmp_path / f"IMG_0001{suffix}", quality=95, exif=exif.tobytes(), icc_profile=icc)
+    array, _ = read_image(tmp_path / f"IMG_0001{suffix}")
+    assert array.shape == (72, 48, 3), "EXIF orientation applied, as for JPEG"
+    out = tmp_path / f"restored{suffix}"
+    done = subprocess.run(
+        [sys.executable, "-m", "effrestore", "run", str(tmp_path / f"IMG_0001{suffix}"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    with Image.open(out) as restored:
+        assert restored.format == {".heic": "HEIF", ".avif": "AVIF"}[suffix]
+        assert restored.info.get("icc_profile") == icc
+        assert restored.getexif().get(0x010F) == "PhoneMaker"
+    again, _ = read_image(out)
+    assert again.shape == (72, 48, 3), "written upright, not rotated a second time"
+
+
+def test_phone_formats_refuse_what_they_cannot_hold(tmp_path: Path) -> None:
+    from effrestore.runtime.formats import check_storable
+
+    with pytest.raises(ImageError, match=r"HEIF cannot hold 16-bit samples; write .npy, .png, .tif"):
+        check_storable(tmp_path / "x.heic", np.dtype(np.uint16), 3)
+    with pytest.raises(ImageError, match="AVIF cannot hold gray with alpha"):
+        check_storable(tmp_path / "x.avif", np.dtype(np.uint8), 2)
