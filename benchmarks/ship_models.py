@@ -6,7 +6,12 @@ e.g.   python benchmarks/ship_models.py denoise-color runs/denoise-color runs/va
        python benchmarks/ship_models.py sr-x2 runs/sr-x2 runs/validation/color --baseline bicubic
        python benchmarks/ship_models.py denoise-color-hq runs/denoise-gray-l2 runs/validation/color \
            --baseline bm3d --opponent-color    # a grayscale model's weights on each opponent colour plane
-Denoisers are scored at sigma 15/25/50, super-resolution models at their own scale (see effrestore.evaluation).
+       python benchmarks/ship_models.py denoise-photo runs/denoise-photo runs/validation/color --baseline bm3d \
+           --pairs ../shared/data/polyu/cropped  # real noise: scored on real pairs beside the classical methods
+Denoisers are scored at sigma 15/25/50, and at sigma 0 (the clean photo: how much of it comes back unchanged),
+super-resolution models at their own scale (see effrestore.evaluation). With --pairs, a denoiser is also
+scored on real noisy/clean pairs, beside the input and the real-noise baselines in the same run; the pairs are
+for measuring only, never for training.
 On a CPU with native bf16 it also measures and stores the model's bf16 record (see record_bf16.py).
 """
 
@@ -20,7 +25,15 @@ from pathlib import Path
 
 from record_bf16 import record as record_bf16
 
-from effrestore.evaluation import baseline_method, evaluate, load_eval_images, standard_conditions
+from effrestore.evaluation import (
+    BASELINES,
+    Noise,
+    baseline_method,
+    evaluate,
+    load_eval_images,
+    load_pairs,
+    standard_conditions,
+)
 from effrestore.export import export_onnx
 from effrestore.models import load_checkpoint, save_checkpoint
 from effrestore.models.backbones import Restormer
@@ -51,6 +64,18 @@ def on_opponent_planes(gray: Restormer) -> Restormer:
     return color
 
 
+def real_noise_record(name: str, restorer: Restorer, folder: Path) -> dict:
+    """PSNR on real pairs for the model and, in the same run, the input and the real-noise baselines."""
+    images, condition = load_pairs(folder, 3)
+    methods = {name: lambda c: restorer.restore}
+    methods.update({b: (lambda c, b=b: baseline_method(b, c)) for b in BASELINES["real"]})
+    results = evaluate(methods, images, [condition], with_ssim=False)
+    return {
+        "pairs": f"{folder.parent.name}/{folder.name} ({len(images)} pairs; validation only, never trained on)",
+        "psnr": {r.method: round(r.psnr, 3) for r in results},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name")
@@ -58,6 +83,7 @@ def main() -> None:
     parser.add_argument("validation", type=Path)
     parser.add_argument("--baseline", help="default: nlm for denoisers, bicubic for super-resolution")
     parser.add_argument("--opponent-color", action="store_true", help="ship a grayscale run for RGB images")
+    parser.add_argument("--pairs", type=Path, help="real noisy/clean pairs to score a denoiser on (as eval --pairs)")
     args = parser.parse_args()
 
     checkpoint = args.run / "model.safetensors"
@@ -76,6 +102,12 @@ def main() -> None:
     methods = {args.name: lambda c: restorer.restore, baseline: lambda c: baseline_method(baseline, c)}
     results = evaluate(methods, images, conditions, with_ssim=False)
     table = {(r.method, r.condition.label): round(r.psnr, 3) for r in results}
+    extra = {}
+    if scale == 1:
+        (unchanged,) = evaluate({args.name: lambda c: restorer.restore}, images, [Noise(0.0)], with_ssim=False)
+        extra["clean_input_psnr"] = round(unchanged.psnr, 3)  # output against the clean input itself
+    if args.pairs is not None:
+        extra["real_noise"] = real_noise_record(args.name, restorer, args.pairs)
     card = {
         **portable(with_lineage(model.card)),
         "name": args.name,
@@ -83,6 +115,7 @@ def main() -> None:
         "validation_psnr": {c.label: table[args.name, c.label] for c in conditions},
         "baseline": baseline,
         "baseline_psnr": {c.label: table[baseline, c.label] for c in conditions},
+        **extra,
         "attention": list(model.config.attention_per_level),
         "config": model.config.to_dict(),
     }
@@ -92,7 +125,8 @@ def main() -> None:
     card["onnx_parity"] = [str(c) for c in report.checks]
     save_checkpoint(model, ZOO / f"{args.name}.safetensors")  # its header carries the same card
     (ZOO / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
-    print(json.dumps({k: card[k] for k in ("validation_psnr", "baseline_psnr", "onnx_parity")}, indent=2))
+    shown = ("validation_psnr", "baseline_psnr", "clean_input_psnr", "real_noise", "onnx_parity")
+    print(json.dumps({k: card[k] for k in shown if k in card}, indent=2))
     if "BF16" in cpu_capabilities():
         print(f"bf16 PSNR change (worst condition): {record_bf16(args.name, args.validation).delta:+.3f} dB")
     else:

@@ -51,10 +51,16 @@ train "$RUNS/denoise-color-gpu" --init "$RUNS/denoise-color-gpu1/model.safetenso
   --device "$GPU_DEVICE"
 train "$RUNS/denoise-color-cbsd" --init "$RUNS/denoise-color-gpu/model.safetensors" --model restormer-xs \
   --attention glmha --data "$DATA/cbsd432" --data "$DATA/live1" --steps 3000 --crop 96 --batch 8 --lr 2e-4 --seed 5
+# Real photos: denoise-color fine-tuned on camera noise (models/degradations.py), 20% Gaussian samples kept.
+train "$RUNS/denoise-photo" --init "$RUNS/denoise-color-cbsd/model.safetensors" --model restormer-xs \
+  --attention glmha --data "$DATA/cbsd432" --data "$DATA/live1" --degradation camera --gaussian-fraction 0.2 \
+  --steps 2500 --crop 96 --batch 8 --lr 2e-4 --seed 11
 train "$RUNS/sr-x2" --task sr2 --model restormer-xs --attention glmha --data "$DATA/live1" --synthetic 0.2 \
   --steps 2082 --crop 128 --batch 32 --lr 1e-3 --seed 2 --device "$GPU_DEVICE"
 
 # The shipped denoise-color is the last colour stage: ship_models.py denoise-color "$RUNS/denoise-color-cbsd" ...
+# The shipped denoise-photo: ship_models.py denoise-photo "$RUNS/denoise-photo" VALIDATION/color --baseline bm3d \
+#   --pairs "$DATA/polyu/cropped"   (real pairs: measured, never trained on)
 # The shipped denoise-gray is its last stage: ship_models.py denoise-gray "$RUNS/denoise-gray-l2" ...
 # 3. denoise-color-hq needs no training: denoise-gray's weights on each opponent colour plane, packaged by
 #    python benchmarks/ship_models.py denoise-color-hq "$RUNS/denoise-gray-l2" VALIDATION/color --baseline bm3d --opponent-color
