@@ -79,7 +79,8 @@ class OpenVinoBackend(Backend):
 
     def use_precision(self, precision: str) -> None:
         """Compiles from now on for `precision` ("fp32" or "bf16"); `self.precision` says what OpenVINO
-        actually chose: it runs f32 where the CPU has no native bf16, whatever the hint said."""
+        actually chose, which is not always the hint (f32 on CPUs without bf16 kernels, bf16 kernels on some CPUs
+        without native bf16)."""
         if precision not in HINTS:
             raise ConfigError(f"unknown precision {precision!r} for openvino; choose {', '.join(HINTS)}")
         import openvino as ov
