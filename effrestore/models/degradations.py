@@ -52,6 +52,7 @@ class Camera:
     shot: float  # raw variance per unit of signal (Poisson-like part)
     read: float  # raw variance independent of the signal (read noise)
     demosaicer: Demosaicer
+    luma_blur: float  # σ in pixels of the camera's luma noise reduction (0: none)
     chroma_blur: float  # σ in pixels of the camera's chroma noise reduction (0: none)
     jpeg_quality: int | None  # None: no JPEG
     jpeg_subsampling: int  # Pillow's code: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0
@@ -59,10 +60,19 @@ class Camera:
 
 @dataclass(frozen=True)
 class CameraNoise:
-    """The distribution cameras are drawn from: Brooks et al.'s, plus chroma noise reduction and JPEG."""
+    """The distribution cameras are drawn from: Brooks et al.'s, plus the camera's noise reduction and JPEG.
+
+    Cameras denoise before they save a JPEG: mildly in luma, strongly in chroma. What survives is noise
+    correlated over a few pixels (grain) and colour blotches spread over many, which a network trained on
+    per-pixel noise reads as texture. The reduction is modelled as a Gaussian blur of the noise, separately in
+    luma and chroma (as SCUNet's data synthesis spreads its noise spatially), with ranges wide enough to hold
+    cameras with and without it."""
 
     log_shot_range: tuple[float, float] = _LOG_SHOT_RANGE
-    chroma_blur_fraction: float = 0.5
+    luma_blur_fraction: float = 0.7
+    luma_blur_range: tuple[float, float] = (0.4, 1.2)
+    chroma_blur_fraction: float = 0.8
+    chroma_blur_range: tuple[float, float] = (0.5, 4.0)
     jpeg_fraction: float = 0.5
     jpeg_quality_range: tuple[int, int] = (75, 98)
 
@@ -82,7 +92,10 @@ class CameraNoise:
             shot=float(np.exp(log_shot)),
             read=float(np.exp(log_read)),
             demosaicer=DEMOSAICERS[int(rng.integers(len(DEMOSAICERS)))],
-            chroma_blur=float(rng.uniform(0.5, 2.0)) if rng.random() < self.chroma_blur_fraction else 0.0,
+            luma_blur=float(rng.uniform(*self.luma_blur_range)) if rng.random() < self.luma_blur_fraction else 0.0,
+            chroma_blur=float(rng.uniform(*self.chroma_blur_range))
+            if rng.random() < self.chroma_blur_fraction
+            else 0.0,
             jpeg_quality=int(rng.integers(self.jpeg_quality_range[0], self.jpeg_quality_range[1] + 1))
             if jpeg
             else None,
@@ -137,13 +150,15 @@ def demosaic(bayer: np.ndarray, method: Demosaicer) -> np.ndarray:
     return cv2.cvtColor(codes, code).astype(np.float64) / 65535
 
 
-def smooth_chroma(rgb: np.ndarray, sigma: float) -> np.ndarray:
-    """Blurs the chroma (YCbCr) of H×W×3, keeping luma: what cameras' chroma noise reduction does, leaving
-    the low-frequency colour blotches seen in real high-ISO photos."""
+def reduce_noise(noise: np.ndarray, luma_sigma: float, chroma_sigma: float) -> np.ndarray:
+    """Blurs H×W×3 noise in YCbCr, luma by `luma_sigma` and chroma by `chroma_sigma` pixels (0: untouched):
+    the camera's noise reduction, leaving fine grain and the low-frequency colour blotches of real high-ISO
+    photos."""
     cv2 = require("cv2", "camera-noise training")
-    ycc = rgb @ _RGB_TO_YCBCR.T
-    for channel in (1, 2):
-        ycc[..., channel] = cv2.GaussianBlur(ycc[..., channel], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    ycc = noise @ _RGB_TO_YCBCR.T
+    for channel, sigma in ((0, luma_sigma), (1, chroma_sigma), (2, chroma_sigma)):
+        if sigma:
+            ycc[..., channel] = cv2.GaussianBlur(ycc[..., channel], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
     return ycc @ np.linalg.inv(_RGB_TO_YCBCR).T
 
 
@@ -165,8 +180,8 @@ def camera_pair(clean: np.ndarray, camera: Camera, rng: np.random.Generator) -> 
     clean = clean.astype(np.float64)
     bayer = mosaic(srgb_to_raw(clean, camera))
     noise = raw_to_srgb(add_sensor_noise(bayer, camera, rng), camera) - raw_to_srgb(bayer, camera)
-    if camera.chroma_blur:
-        noise = smooth_chroma(noise, camera.chroma_blur)
+    if camera.luma_blur or camera.chroma_blur:
+        noise = reduce_noise(noise, camera.luma_blur, camera.chroma_blur)
     noisy = np.clip(clean + noise, 0.0, 1.0)
     if camera.jpeg_quality is not None:
         noisy = jpeg_roundtrip(noisy, camera.jpeg_quality, camera.jpeg_subsampling)

@@ -18,16 +18,16 @@ from effrestore.models.degradations import (
     camera_pair,
     mosaic,
     raw_to_srgb,
-    smooth_chroma,
+    reduce_noise,
     srgb_to_raw,
 )
 from effrestore.models.training import TrainConfig, make_sampler, training_pair
 
 
 def plain_camera(seed: int = 0, **changes: object) -> Camera:
-    """A drawn camera without JPEG or chroma noise reduction, so the measured noise is the sensor's."""
+    """A drawn camera without JPEG or noise reduction, so the measured noise is the sensor's."""
     camera = CameraNoise().draw(np.random.default_rng(seed))
-    return dataclasses.replace(camera, jpeg_quality=None, chroma_blur=0.0, **changes)
+    return dataclasses.replace(camera, jpeg_quality=None, luma_blur=0.0, chroma_blur=0.0, **changes)
 
 
 def test_raw_noise_variance_grows_with_the_signal() -> None:
@@ -72,10 +72,24 @@ def test_demosaicing_correlates_neighbouring_pixels_and_channels(demosaicer: str
 def test_chroma_noise_reduction_keeps_luma_and_smooths_colour() -> None:
     rng = np.random.default_rng(3)
     noise = rng.normal(0, 0.05, (64, 64, 3))
-    smoothed = smooth_chroma(noise, 1.5)
+    smoothed = reduce_noise(noise, 0.0, 1.5)
     luma = np.array([0.299, 0.587, 0.114])
     np.testing.assert_allclose(smoothed @ luma, noise @ luma, atol=1e-9)
     assert np.std(smoothed[..., 0] - smoothed[..., 1]) < 0.5 * np.std(noise[..., 0] - noise[..., 1])
+
+
+def test_luma_noise_reduction_leaves_grain_correlated_over_neighbours() -> None:
+    """A blur of σ pixels makes white noise's neighbour correlation exp(−1/(4σ²)), measured here, and
+    leaves the colour difference alone."""
+    rng = np.random.default_rng(4)
+    noise = rng.normal(0, 0.05, (256, 256, 3))
+    luma = np.array([0.299, 0.587, 0.114])
+    for sigma in (0.6, 1.0):
+        grain = reduce_noise(noise, sigma, 0.0) @ luma
+        correlation = np.corrcoef(grain[:, :-1].ravel(), grain[:, 1:].ravel())[0, 1]
+        assert correlation == pytest.approx(np.exp(-1 / (4 * sigma**2)), abs=0.08)
+    kept = reduce_noise(noise, 1.0, 0.0)
+    np.testing.assert_allclose(kept[..., 0] - kept[..., 2], noise[..., 0] - noise[..., 2], atol=1e-9)
 
 
 def test_the_pipeline_inverts_what_it_unprocesses(sample_rgb: np.ndarray) -> None:
