@@ -145,7 +145,7 @@ def test_bad_requests_are_client_errors_and_the_server_stays_ready(
 def test_every_written_entry_loaded(server: Server) -> None:
     client = httpclient.InferenceServerClient(server.http)
     index = {entry["name"]: entry["state"] for entry in client.get_model_repository_index()}
-    assert index == {"denoise-color": "READY", "gray16": "READY", "rgb2": "READY"}
+    assert index == {"denoise-color": "READY", "gray16": "READY", "rgb2": "READY", "half": "READY"}
     assert not [p for p in server.repository.iterdir() if p.name.startswith(".")]
 
 
