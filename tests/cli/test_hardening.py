@@ -124,6 +124,14 @@ def test_bracketed_names_are_paths_and_outputs_are_not_inputs(folder: Path) -> N
     assert sorted(Path(row["input"]).name for row in rows) == ["good[red].png", "img.png"]
 
 
+def test_a_missing_output_folder_is_created_and_a_file_is_refused(folder: Path) -> None:
+    result = cli("run", "img.png", "--model", "id.onnx", "--out-dir", "new/clean", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert (folder / "new" / "clean" / "img.png").is_file()
+    (folder / "taken").write_bytes(b"")
+    assert_user_error(cli("run", "img.png", "--model", "id.onnx", "--out-dir", "taken", cwd=folder), "not a folder")
+
+
 def test_outputs_that_clash_or_replace_inputs_are_refused(folder: Path) -> None:
     for sub in ("a", "b"):
         (folder / sub).mkdir()

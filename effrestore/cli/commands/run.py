@@ -95,6 +95,16 @@ def output_for(src: Path, output: Path | None, out_dir: Path | None, count: int)
     return src.with_name(f"{src.stem}{OUTPUT_TAG}{suffix}")
 
 
+def make_output_folder(folder: Path) -> None:
+    """Creates `--out-dir` and its parents, as `mkdir -p` would."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImageError(
+            f"{folder}: cannot create this output folder ({exc.strerror}); choose another --out-dir"
+        ) from None
+
+
 def check_jobs(jobs: list[tuple[Path, Path]]) -> None:
     """Refuses, before any work, outputs that would replace an input or another output of the same run,
     and output paths that cannot be written (format, folder, name)."""
@@ -118,7 +128,9 @@ def check_jobs(jobs: list[tuple[Path, Path]]) -> None:
 def run(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (one input).")] = None,
-    out_dir: Annotated[Path | None, typer.Option(help="Output folder (any number of inputs).")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Output folder (any number of inputs); created, with its parents, if missing.")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="ONNX file, checkpoint or shipped model name.")] = None,
     engine: Annotated[Path | None, typer.Option(help="TensorRT engine (.plan) instead of --model.")] = None,
     backend: _options.Backend = "auto",
@@ -178,11 +190,13 @@ def run(
 
     if engine is not None and model is not None:
         raise ConfigError("give --model or --engine, not both")
-    if out_dir is not None and not out_dir.is_dir():
-        raise ImageError(f"{out_dir}: output folder does not exist")
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise ImageError(f"{out_dir}: is a file, not a folder; give --out-dir a folder (it is created if missing)")
     if overwrite and skip_existing:
         raise ConfigError("give --overwrite or --skip-existing, not both")
     paths = take_shard(expand_inputs(inputs), shard)
+    if out_dir is not None:
+        make_output_folder(out_dir)
     jobs = [(p, output_for(p, output, out_dir, len(paths))) for p in paths]
     check_jobs(jobs)
     existing = [dst for _, dst in jobs if dst.exists()]
