@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from effrestore._lazy import require
-from effrestore.errors import ConfigError
+from effrestore.errors import ConfigError, ImageError
 from effrestore.image_folders import IMAGE_SUFFIXES, as_8bit, read_image_folder
 from effrestore.runtime.io import read_image
 
@@ -51,6 +51,9 @@ def psnr(reference: np.ndarray, estimate: np.ndarray) -> float:
     """PSNR in dB for [0, 255] images."""
     mse = float(np.mean((reference.astype(np.float64) - estimate.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+SSIM_WINDOW = 11  # pixels a side: a Gaussian of σ 1.5 truncated at 3.5σ, as in Wang et al. and scikit-image
 
 
 def ssim(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -329,6 +332,12 @@ def evaluate(
         cases = []
         for name, clean in images:
             reference = condition.reference(clean)
+            scored_height, scored_width = condition.scored(reference).shape[:2]
+            if with_ssim and min(scored_height, scored_width) < SSIM_WINDOW:
+                raise ImageError(
+                    f"{name}: {scored_width}×{scored_height} scored pixels is smaller than SSIM's "
+                    f"{SSIM_WINDOW}×{SSIM_WINDOW} window; evaluate on images at least {SSIM_WINDOW} pixels a side"
+                )
             cases.append((name, reference, condition.degrade(reference, name)))
         for method_name, factory in methods.items():
             method = factory(condition)

@@ -172,3 +172,14 @@ def test_bad_pair_folders(tmp_path: Path) -> None:
         timeout=120,
     )
     assert both.returncode == 2 and "drop --sigma" in both.stderr
+
+
+def test_images_smaller_than_the_ssim_window_are_refused_by_name(tmp_path: Path) -> None:
+    Image.new("RGB", (5, 5), "gray").save(tmp_path / "tiny.png")
+    result = subprocess.run(
+        [sys.executable, "-m", "effrestore", "eval", "denoise-color", "--data", str(tmp_path), "--sigma", "25"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "tiny: 5×5" in result.stderr and "11×11 window" in result.stderr, result.stderr
