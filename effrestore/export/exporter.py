@@ -20,6 +20,7 @@ import torch
 from effrestore.assets import sample_image
 from effrestore.errors import ExportError
 from effrestore.export.custom_ops import DOMAIN, register_onnx_schemas, translation_table
+from effrestore.export.debug_metadata import strip_debug_metadata
 from effrestore.export.passes import apply_passes, get_pass
 from effrestore.export.passes._graph import op_histogram
 from effrestore.export.verify import Comparison, compare
@@ -172,9 +173,11 @@ def export_onnx(
     passes: Sequence[str] | None = None,
     verify_parity: bool = True,
     overwrite: bool = False,
+    keep_debug_metadata: bool = False,
 ) -> ExportReport:
     """Exports `model` to `path`; writes nothing unless parity holds, and replaces an existing file only
-    with `overwrite`.
+    with `overwrite`. The exporters' debug metadata (stack traces with this machine's paths) is removed
+    unless `keep_debug_metadata` asks for it.
 
     Parity: fp32 max|Δ| <= 1e-4 vs torch (or, where torch's own float32 error is larger, twice that); with
     the fp16 pass, PSNR >= 40 dB vs the fp32 torch model."""
@@ -203,6 +206,8 @@ def export_onnx(
         onnx_model = apply_passes(onnx_model, [name])
         after = op_histogram(onnx_model)
         records.append(PassRecord(name, sum(before.values()), sum(after.values()), before, after))
+    if not keep_debug_metadata:
+        strip_debug_metadata(onnx_model)
     props = {**meta.to_props(), "effrestore.attention_ops": attention_ops}
     del onnx_model.metadata_props[:]
     onnx.helper.set_model_props(onnx_model, props)

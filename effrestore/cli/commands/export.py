@@ -37,6 +37,13 @@ def export(
     passes: Annotated[str | None, typer.Option(help="Comma-separated rewrite passes, replacing the defaults.")] = None,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check ONNX Runtime vs torch.")] = True,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
+    keep_debug_metadata: Annotated[
+        bool,
+        typer.Option(
+            "--keep-debug-metadata",
+            help="Keep the exporter's per-node stack traces (they hold this machine's file paths); removed by default.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Export a model to ONNX, apply rewrite passes, verify parity with torch, then write atomically."""
@@ -57,6 +64,7 @@ def export(
         passes=names,
         verify_parity=verify,  # type: ignore[arg-type]
         overwrite=overwrite,
+        keep_debug_metadata=keep_debug_metadata,
     )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
