@@ -1,6 +1,7 @@
 """Measures and stores the bf16 record of shipped models: bf16 minus fp32 validation PSNR (OpenVINO, whole
 images, worst condition), written into the model's ONNX metadata, its safetensors card and its JSON card.
-Needs a CPU with native bf16; `--precision auto` runs a model in bf16 only when this record allows it.
+Needs a CPU where OpenVINO compiles bf16 kernels (native bf16, or emulated, e.g. on AVX512);
+`--precision auto` runs a model in bf16 only when this record allows it.
 
 Usage: python benchmarks/record_bf16.py VALIDATION_DIR NAME [NAME ...]
 e.g.   python benchmarks/record_bf16.py runs/validation/color denoise-color sr-x2 denoise-color-hq

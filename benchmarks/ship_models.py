@@ -12,7 +12,7 @@ Denoisers are scored at sigma 15/25/50, and at sigma 0 (the clean photo: how muc
 super-resolution models at their own scale (see effrestore.evaluation). With --pairs, a denoiser is also
 scored on real noisy/clean pairs, beside the input and the real-noise baselines in the same run; the pairs are
 for measuring only, never for training.
-On a CPU with native bf16 it also measures and stores the model's bf16 record (see record_bf16.py).
+Where OpenVINO computes bf16 it also measures and stores the model's bf16 record (see record_bf16.py).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from record_bf16 import record as record_bf16
 
+from effrestore.errors import BackendUnavailableError
 from effrestore.evaluation import (
     BASELINES,
     Noise,
@@ -39,7 +40,6 @@ from effrestore.models import load_checkpoint, save_checkpoint
 from effrestore.models.backbones import Restormer
 from effrestore.models.training import with_lineage
 from effrestore.runtime import Restorer
-from effrestore.runtime.backends.openvino import cpu_capabilities
 
 ZOO = Path(__file__).resolve().parents[1] / "effrestore" / "zoo"
 
@@ -127,10 +127,10 @@ def main() -> None:
     (ZOO / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
     shown = ("validation_psnr", "baseline_psnr", "clean_input_psnr", "real_noise", "onnx_parity")
     print(json.dumps({k: card[k] for k in shown if k in card}, indent=2))
-    if "BF16" in cpu_capabilities():
+    try:
         print(f"bf16 PSNR change (worst condition): {record_bf16(args.name, args.validation).delta:+.3f} dB")
-    else:
-        print("no bf16 record: this CPU has no native bf16; run benchmarks/record_bf16.py on one that has")
+    except BackendUnavailableError as exc:
+        print(f"no bf16 record: {exc}; run benchmarks/record_bf16.py on a CPU with bf16")
 
 
 if __name__ == "__main__":
