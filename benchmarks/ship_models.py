@@ -64,11 +64,11 @@ def on_opponent_planes(gray: Restormer) -> Restormer:
     return color
 
 
-def real_noise_record(name: str, restorer: Restorer, folder: Path) -> dict:
+def real_noise_record(name: str, restorer: Restorer, folder: Path, baselines: list[str]) -> dict:
     """PSNR on real pairs for the model and, in the same run, the input and the real-noise baselines."""
     images, condition = load_pairs(folder, 3)
     methods = {name: lambda c: restorer.restore}
-    methods.update({b: (lambda c, b=b: baseline_method(b, c)) for b in BASELINES["real"]})
+    methods.update({b: (lambda c, b=b: baseline_method(b, c)) for b in baselines})
     results = evaluate(methods, images, [condition], with_ssim=False)
     return {
         "pairs": f"{folder.parent.name}/{folder.name} ({len(images)} pairs; validation only, never trained on)",
@@ -84,6 +84,11 @@ def main() -> None:
     parser.add_argument("--baseline", help="default: nlm for denoisers, bicubic for super-resolution")
     parser.add_argument("--opponent-color", action="store_true", help="ship a grayscale run for RGB images")
     parser.add_argument("--pairs", type=Path, help="real noisy/clean pairs to score a denoiser on (as eval --pairs)")
+    parser.add_argument(
+        "--pair-baselines",
+        default=",".join(BASELINES["real"]),
+        help="comma-separated methods run beside the model on --pairs (default: all; bm3d takes ~40 s a 512² pair)",
+    )
     args = parser.parse_args()
 
     checkpoint = args.run / "model.safetensors"
@@ -107,7 +112,7 @@ def main() -> None:
         (unchanged,) = evaluate({args.name: lambda c: restorer.restore}, images, [Noise(0.0)], with_ssim=False)
         extra["clean_input_psnr"] = round(unchanged.psnr, 3)  # output against the clean input itself
     if args.pairs is not None:
-        extra["real_noise"] = real_noise_record(args.name, restorer, args.pairs)
+        extra["real_noise"] = real_noise_record(args.name, restorer, args.pairs, args.pair_baselines.split(","))
     card = {
         **portable(with_lineage(model.card)),
         "name": args.name,

@@ -17,7 +17,12 @@ from effrestore.runtime.backends.openvino import cpu_capabilities
 from effrestore.zoo import DEFAULT_MODEL, require_entry
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-CASES = [("denoise-color", "astronaut"), ("denoise-gray", "camera"), ("denoise-color-hq", "astronaut")]
+CASES = [
+    ("denoise-color", "astronaut"),
+    ("denoise-gray", "camera"),
+    ("denoise-color-hq", "astronaut"),
+    ("denoise-photo", "chelsea"),
+]
 
 
 @pytest.mark.parametrize(("name", "sample"), CASES)
@@ -65,9 +70,25 @@ def test_run_without_model_uses_the_shipped_default(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)
-    native_bf16 = "BF16" in cpu_capabilities()  # the shipped model's bf16 record allows it (-0.008 dB)
-    assert (row["backend"], row["precision"]) == ("openvino", "bf16" if native_bf16 else "fp32") and out.exists()
-    assert DEFAULT_MODEL == "denoise-color"
+    assert DEFAULT_MODEL == "denoise-photo"
+    recorded = "bf16_psnr_delta" in require_entry(DEFAULT_MODEL).card  # auto takes bf16 only with a record
+    expected = "bf16" if recorded and "BF16" in cpu_capabilities() else "fp32"
+    assert (row["backend"], row["precision"]) == ("openvino", expected) and out.exists()
+
+
+@pytest.mark.parametrize("sample", ["astronaut", "coffee"])
+def test_the_photo_model_cleans_camera_noise_and_leaves_a_clean_photo_alone(sample: str) -> None:
+    """Camera noise (the samples' demosaiced, noise-reduced, JPEG'd noise) is removed; a clean photo comes
+    back nearly unchanged (the model must not invent or erase detail where there is no noise)."""
+    from effrestore.runtime import Restorer
+
+    restorer = Restorer.load("denoise-photo", threads=2)
+    clean = np.asarray(Image.open(SAMPLES / f"{sample}.png"), dtype=np.float64)
+    noisy = np.asarray(Image.open(SAMPLES / f"{sample}-camera.png"))
+    restored = restorer.restore(noisy).astype(np.float64)
+    assert psnr(clean, restored) - psnr(clean, noisy.astype(np.float64)) >= 1  # measured: astronaut +1.76 dB
+    untouched = restorer.restore(clean.astype(np.uint8)).astype(np.float64)
+    assert psnr(clean, untouched) >= 40
 
 
 def test_shipped_super_resolution_beats_bicubic_without_torch() -> None:

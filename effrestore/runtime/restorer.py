@@ -253,7 +253,7 @@ class Restorer:
         if color != self.meta.in_channels and not (color == 1 and self.meta.in_channels == 3):
             raise ImageError(
                 f"{name}the model takes {self.meta.in_channels}-channel images and this one is colour; use a "
-                "colour model (e.g. denoise-color)"
+                "colour model (e.g. denoise-photo)"
             )
         return color
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from effrestore.errors import ConfigError
 
-DEFAULT_MODEL = "denoise-color"
+DEFAULT_MODEL = "denoise-photo"  # real camera noise; denoise-color by name for Gaussian noise
 
 
 @dataclass(frozen=True)
