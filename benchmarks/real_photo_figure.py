@@ -4,9 +4,9 @@ clean reference, each panel labelled with its PSNR against the reference (the RE
 Usage: python benchmarks/real_photo_figure.py NOISY CLEAN OUT.png --model denoise-color --model denoise-photo
            [--box LEFT,TOP,SIZE] [--zoom 2]
 e.g.   python benchmarks/real_photo_figure.py \\
-           ../shared/data/polyu/cropped/Canon5D2_5_160_6400_reciever_8_real.JPG \\
-           ../shared/data/polyu/cropped/Canon5D2_5_160_6400_reciever_8_mean.JPG \\
-           samples/real-photo-polyu.png --model denoise-color --model denoise-photo
+           ../shared/data/polyu/cropped/Canon5D2_5_160_6400_bicycle_10_real.JPG \\
+           ../shared/data/polyu/cropped/Canon5D2_5_160_6400_bicycle_10_mean.JPG \\
+           samples/real-photo-polyu.png --model denoise-color --model denoise-photo   # the README's picture
 The models restore the whole photo and the panel is cut from the result, so tile borders play no part.
 """
 
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("clean", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--model", action="append", default=[], help="zoo name or model file (repeatable)")
-    parser.add_argument("--box", default="180,200,160", help="LEFT,TOP,SIZE of the crop (pixels)")
+    parser.add_argument("--box", default="20,40,180", help="LEFT,TOP,SIZE of the crop (pixels)")
     parser.add_argument("--zoom", type=int, default=2)
     args = parser.parse_args()
     left, top, size = (int(v) for v in args.box.split(","))
