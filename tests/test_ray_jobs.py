@@ -82,6 +82,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for index in range(4):
         photo.crop((index * 30, index * 10, index * 30 + 100, index * 10 + 84)).save(images / f"photo{index}.png")
     (images / "broken.png").write_bytes(b"not a png at all")
+    np.save(images / "empty.npy", np.zeros((0, 16, 3), np.uint8))
     return images
 
 
@@ -99,15 +100,17 @@ def test_ray_outputs_equal_plain_run_and_a_bad_image_is_reported(cluster: str, f
     print(f"5 images: plain run {plain_seconds:.1f} s, Ray (2 workers, joining a running cluster) {ray_seconds:.1f} s")
     assert reference.returncode == result.returncode == 1, result.stderr
     rows = {Path(row["input"]).name: row for row in json.loads(result.stdout)}
-    assert set(rows) == {f"photo{i}.png" for i in range(4)} | {"broken.png"}
+    assert set(rows) == {f"photo{i}.png" for i in range(4)} | {"broken.png", "empty.npy"}
     assert "cannot read this image" in rows["broken.png"]["error"] and "broken.png" in result.stderr
+    assert "the image is empty" in rows["empty.npy"]["error"] and "2 of 6 images failed" in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     for index in range(4):
         name = f"photo{index}.png"
         assert "error" not in rows[name]
         assert np.array_equal(np.asarray(Image.open(on_ray / name)), np.asarray(Image.open(plain / name)))
     assert not [p for p in on_ray.iterdir() if p.name.endswith(".partial")]
     again = _cli("run", str(folder), "--out-dir", str(on_ray), "--ray", cluster, "--skip-existing", "--keep-going")
-    assert again.returncode == 1 and "broken.png" in again.stderr  # only the broken one was left to do
+    assert again.returncode == 1 and "broken.png" in again.stderr  # only the bad ones were left to do
     assert sorted(p.name for p in on_ray.iterdir()) == sorted(f"photo{i}.png" for i in range(4))
 
 
@@ -131,6 +134,20 @@ print(json.dumps(json.loads(rows[0]["row"])))
     row = json.loads(result.stdout.strip().splitlines()[-1])
     assert row["output"] == str(tmp_path / "out.png") and row["tiles"] >= 1
     assert Image.open(tmp_path / "out.png").size == (100, 84)
+
+
+def test_a_cluster_started_for_a_run_listens_on_loopback_only() -> None:
+    code = """
+import ray
+from effrestore.serving.ray import connect
+connect("local")
+print(ray.get_runtime_context().gcs_address, [node["NodeManagerAddress"] for node in ray.nodes()])
+ray.shutdown()
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=RAY_ENV)
+    assert result.returncode == 0, result.stderr
+    gcs, nodes = result.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert gcs.startswith("127.0.0.1:") and nodes == "['127.0.0.1']", result.stdout
 
 
 def test_a_bad_address_is_refused_up_front(folder: Path, tmp_path: Path) -> None:

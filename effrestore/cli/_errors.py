@@ -19,6 +19,7 @@ from effrestore.errors import EffrestoreError
 
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
+EXIT_OVER_BUDGET = 3  # every image restored, but a measured peak passed --mem-budget
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as shells report it
 stderr = Console(stderr=True)

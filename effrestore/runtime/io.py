@@ -54,6 +54,9 @@ EMBEDDED_PREVIEW = "embedded preview"
 
 
 def check_pixels(path: Path, height: int, width: int, max_pixels: int) -> None:
+    """Refuses an empty image and one over the pixel limit, from its declared size (before decoding)."""
+    if height <= 0 or width <= 0:
+        raise ImageError(f"{path}: the image is empty ({width}×{height} pixels); there is nothing to restore")
     if height * width > max_pixels:
         raise ImageError(
             f"{path}: {width}×{height} = {height * width:,} pixels exceeds the limit of {max_pixels:,} "

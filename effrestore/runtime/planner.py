@@ -20,7 +20,7 @@ import numpy as np
 
 from effrestore.errors import ConfigError, MemoryBudgetError
 from effrestore.runtime.backends.base import Backend
-from effrestore.runtime.cache import cache_path, read_entries, store_entry
+from effrestore.runtime.cache import BadEntry, CacheFile, integer, machine_id, number, pairs
 from effrestore.runtime.memory import current_rss, format_bytes
 from effrestore.runtime.tiling import TileGrid
 
@@ -31,8 +31,7 @@ SAFETY = 1.3  # planned peaks carry a 30% margin over the fitted prediction (ORT
 # growth then varies between processes (OpenVINO: 47 vs 56 MiB at 64² for the default model), so the advice
 # carries that variation on top of the plan's own margin.
 REMEASURE = 1.25
-CACHE_VERSION = 3
-CACHE_NAME = "memory-fits.json"
+CACHE_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -79,27 +78,54 @@ class CallFit:
         return cls(float(fixed), float(per_pixel), tuple(probes), tuple(timings))
 
 
+_LARGEST_GROWTH = 1 << 46  # 64 TiB: no measured call grows a process more; a cached number above it is forged
+_LONGEST_CALL_S = 1e5
+
+
+def _parse_fit(entry: dict) -> CallFit:
+    """A cached fit, if its probes and timings are real measurements: pixel counts and growths that are
+    integers in range, timings that are finite; no probe below what its output alone takes (4 bytes per
+    input pixel: a forged zero growth would plan any tile as free)."""
+    probes = [
+        (integer(p, 1, 1 << 40, "probe pixels"), integer(g, 4 * p, _LARGEST_GROWTH, "probe growth"))
+        for p, g in pairs(entry["probes"], "probes")
+    ]
+    timings = [
+        (integer(p, 1, 1 << 40, "timing pixels"), number(t, 0.0, _LONGEST_CALL_S, "timing seconds"))
+        for p, t in pairs(entry.get("timings", []), "timings")
+    ]
+    if not probes:
+        raise BadEntry("a fit needs at least one probe")
+    return CallFit.from_probes(probes, timings)
+
+
+FITS = CacheFile("memory-fits.json", _parse_fit)
+
+
 def _cache_key(backend: Backend, threads: int | None) -> str:
-    return f"v{CACHE_VERSION}:{backend.model_id}:{backend.name}:{backend.precision}:{backend.device}:{threads or 0}"
+    """Everything a fit depends on: the model, the backend, its runtime's version, precision, device, threads,
+    and the machine (a cache folder may be shared between machines or kept over an upgrade)."""
+    return (
+        f"v{CACHE_VERSION}:{backend.model_id}:{backend.name}:{backend.runtime_version}:{backend.precision}:"
+        f"{backend.device}:{threads or 0}:{machine_id()}"
+    )
 
 
 _measure_lock = threading.Lock()
 
 
 def _cached(backend: Backend, threads: int | None) -> CallFit | None:
-    entry = read_entries(cache_path(CACHE_NAME)).get(_cache_key(backend, threads))
-    try:
-        probes = [(int(p), int(g)) for p, g in entry["probes"]]
-        timings = [(int(p), float(s)) for p, s in entry.get("timings", [])]
-    except (TypeError, KeyError, ValueError, AttributeError):
-        return None  # absent or malformed: measure again
-    plausible = all(p > 0 and g >= 0 for p, g in probes) and all(p > 0 and 0 <= s < 1e6 for p, s in timings)
-    return CallFit.from_probes(probes, timings) if probes and plausible else None
+    return FITS.get(_cache_key(backend, threads))
 
 
 def _store(backend: Backend, threads: int | None, fit: CallFit) -> None:
     entry = {"probes": [list(p) for p in fit.probes], "timings": [list(t) for t in fit.timings]}
-    store_entry(cache_path(CACHE_NAME), _cache_key(backend, threads), entry)
+    FITS.put(_cache_key(backend, threads), entry)
+
+
+def forget_fit(backend: Backend, threads: int | None) -> None:
+    """Drops the cached fit (a run measured a peak above what it planned from it): the next run measures."""
+    FITS.drop(_cache_key(backend, threads))
 
 
 def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[int, int, float]:
@@ -219,15 +245,26 @@ class Buffers:
         return self.whole + self.per_row * rows + self.per_call_pixel * call_pixels
 
     @classmethod
-    def of(cls, width: int, channels: int, out_channels: int, scale: int, itemsize: int, whole_output: int) -> Buffers:
+    def of(
+        cls,
+        width: int,
+        channels: int,
+        out_channels: int,
+        scale: int,
+        itemsize: int,
+        whole_output: int,
+        read_fixed: int = 0,
+        read_per_row: int = 0,
+    ) -> Buffers:
         """Per band row of padded `width`: the input rows and their padded copy (storage dtype), the float32
         blend sum and weight (twice: the accumulator moves down in place), the finished rows as float32 and
-        converted twice (to the output dtype and to bytes for the writer)."""
+        converted twice (to the output dtype and to bytes for the writer); plus what reading the band costs
+        the source (`read_fixed`, `read_per_row`: a TIFF's strips or tiles decoded whole)."""
         out_row = width * scale * scale
         per_row = 2 * width * channels * itemsize + out_row * (
             8 * (out_channels + 1) + out_channels * (4 + 2 * itemsize)
         )
-        return cls(whole_output, per_row, 8 * channels)
+        return cls(whole_output + read_fixed, per_row + read_per_row, 8 * channels)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from effrestore.assets import sample_image
 from effrestore.errors import BackendUnavailableError, ConfigError
 from effrestore.metadata import ModelMeta
 from effrestore.runtime.backends.base import Backend
-from effrestore.runtime.cache import cache_path, read_entries, store_entry
+from effrestore.runtime.cache import BadEntry, CacheFile, number
 
 PRECISIONS = ("auto", "fp32", "bf16")
 BF16_TOLERANCE_DB = 0.05  # largest validation-PSNR loss of bf16 against fp32 that `auto` accepts
@@ -80,17 +80,27 @@ def agreement_db(reference: np.ndarray, candidate: np.ndarray) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
+def _parse_verdict(entry: dict) -> tuple[bool, float]:
+    """A cached verdict: whether bf16 agreed, and the agreement in dB (inf when the outputs were equal)."""
+    agrees = entry["agrees"]
+    if not isinstance(agrees, bool):
+        raise BadEntry(f"agrees must be true or false, got {agrees!r}")
+    return agrees, number(entry["psnr_db"], 0.0, float("inf"), "psnr_db")
+
+
+VERDICTS = CacheFile("precision-checks.json", _parse_verdict)
+
+
 def bf16_agrees(bf16: Backend, fp32: Callable[[], Backend], key: str) -> tuple[bool, float]:
     """Whether `bf16` matches an fp32 run of the same model on the probe tile, and the agreement in dB.
     The verdict is cached under `key` (model × CPU × runtime version); `fp32` opens the reference only
     when the check has to run."""
-    path = cache_path("precision-checks.json")
-    cached = read_entries(path).get(key)
-    if isinstance(cached, dict) and "agrees" in cached and "psnr_db" in cached:
-        return bool(cached["agrees"]), float(cached["psnr_db"])
+    cached = VERDICTS.get(key)
+    if cached is not None:
+        return cached
     tile = probe_tile(bf16.meta.in_channels)
     score = agreement_db(fp32().run(tile), bf16.run(tile))
     bf16.hand_back_memory()  # the probe tile's compiled shape and the reference are garbage now
     agrees = score >= AGREEMENT_DB
-    store_entry(path, key, {"agrees": agrees, "psnr_db": score})
+    VERDICTS.put(key, {"agrees": agrees, "psnr_db": score})
     return agrees, score

@@ -47,6 +47,12 @@ class RestoreStats:
     dropped_metadata: tuple[str, ...] = ()  # what the input carried that the output format cannot keep
 
     @property
+    def over_budget(self) -> bool:
+        """Whether the measured peak passed the budget: the plan was wrong, and the fit it came from is
+        dropped (the next restore measures again)."""
+        return self.measured_peak > self.budget
+
+    @property
     def megapixels_per_second(self) -> float:
         return self.height * self.width / 1e6 / max(self.seconds, 1e-9)
 
@@ -63,6 +69,7 @@ class RestoreStats:
             "planned_peak_bytes": self.planned_peak,
             "measured_peak_bytes": self.measured_peak,
             "budget_bytes": self.budget,
+            "over_budget": self.over_budget,
             "backend": self.backend,
             "precision": self.precision,
             "planned_seconds": None if self.planned_seconds is None else round(self.planned_seconds, 3),
@@ -353,9 +360,17 @@ class Restorer:
         budget = self.mem_budget or int(tracker.available() * DEFAULT_BUDGET_FRACTION)
         itemsize = source.dtype.itemsize
         output_bytes = height * width * s * s * (color_out + alpha) * itemsize
+        read = source.read_cost
         buffers = (
             planner.Buffers.of(
-                pw, self.meta.in_channels, self.meta.out_channels, s, itemsize, output_bytes * whole_output
+                pw,
+                self.meta.in_channels,
+                self.meta.out_channels,
+                s,
+                itemsize,
+                output_bytes * whole_output,
+                read.fixed,
+                read.per_row,
             )
             if tracker.counts_host_buffers
             else planner.Buffers(0, 0)
@@ -444,8 +459,10 @@ class Restorer:
         return block
 
     def _record(self, job: _Job, dropped: tuple[str, ...] = ()) -> None:
+        """Keeps the call's stats; a peak above the budget drops the fit that planned it (in memory and in
+        the cache), so the next restore measures again instead of repeating the mistake."""
         chosen = job.chosen
-        self._local.stats = RestoreStats(
+        stats = RestoreStats(
             job.source.height,
             job.source.width,
             chosen.tile,
@@ -462,6 +479,11 @@ class Restorer:
             chosen.planned_seconds,
             dropped,
         )
+        self._local.stats = stats
+        if stats.over_budget and self.backend.known_memory() is None:
+            with self._fit_lock:
+                self._fit = None
+                planner.forget_fit(self.backend, self.threads)
 
 
 def _assemble(shape: tuple[int, ...], dtype: np.dtype, blocks: Iterator[np.ndarray]) -> np.ndarray:

@@ -7,8 +7,10 @@ be decoded whole (PNG, JPEG, WebP, BMP) are decoded once and served from memory.
 
 from __future__ import annotations
 
+import io
 import math
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +29,16 @@ from effrestore.runtime.io import (
 )
 
 
+@dataclass(frozen=True)
+class ReadCost:
+    """Bytes one `rows` call holds besides the rows it returns: `fixed` whatever rows are asked (a strip or
+    tile decoded whole, its compressed bytes), `per_row` for each row asked (the rows of the segments around
+    them, decoded in full). The planner counts both, so a format's decoding cannot break the budget."""
+
+    fixed: int = 0
+    per_row: int = 0
+
+
 class ImageSource(Protocol):
     """An H×W×C image (C = 1-4, channels last) whose rows can be read in any order."""
 
@@ -34,6 +46,7 @@ class ImageSource(Protocol):
     width: int
     channels: int
     dtype: np.dtype
+    read_cost: ReadCost
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Rows [start, stop) as a (stop-start)×W×C array in the storage dtype."""
@@ -53,6 +66,7 @@ class ArraySource:
             self.array = self.array[..., None]
         self.height, self.width, self.channels = self.array.shape
         self.dtype = self.array.dtype
+        self.read_cost = ReadCost()
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         return self.array[start:stop]
@@ -89,6 +103,7 @@ class NpySource:
         self.dtype = _NPY_DTYPES[dtype.newbyteorder("=")]
         self._file_dtype = dtype
         self._row_bytes = self.width * self.channels * dtype.itemsize
+        self.read_cost = ReadCost(per_row=self._row_bytes if dtype != self.dtype else 0)  # converted: a copy
         expected = self._offset + self.height * self._row_bytes
         if path.stat().st_size < expected:
             raise ImageError(f"{path}: the file is truncated ({path.stat().st_size} of {expected} bytes)")
@@ -121,7 +136,8 @@ class TiffSource:
             page = self._tif.pages.first
             check_pixels(path, page.imagelength, page.imagewidth, limit)
             self.info = ImageInfo("tiff", _tag(page, 34675), None, tiff_dpi(page))
-            self._page, self._layout = page, _Segments.of(path, page)
+            self._page, self._layout = page, _Segments.of(path, page, limit)
+            self.read_cost = self._layout.read_cost(page)
             first = self._decode_rows(0, 1)  # the converted layout: channels and sample type
         except ImageError:
             self.close()
@@ -160,6 +176,7 @@ class TiffSource:
         offsets = [page.dataoffsets[i] for i in indices]
         counts = [page.databytecounts[i] for i in indices]
         for data, position in handle.read_segments(offsets, counts, flat=True):
+            layout.check_stream(self.path, data)
             segment, (s, _, y, x, _), _ = page.decode(data, indices[position], **layout.decode_args)
             if segment is None:
                 continue
@@ -177,6 +194,12 @@ class TiffSource:
             tif.close()
 
 
+# TIFF compressions whose segments are whole image streams that declare their own size (JPEG, JPEG 2000, PNG,
+# WebP; old-style JPEG's are not whole streams): a decoder makes an image of the stream's size, whatever the
+# TIFF tags say.
+_SELF_SIZED = {7, 33003, 33004, 33005, 34712, 34892, 34927, 34933, 50001}
+
+
 @dataclass(frozen=True)
 class _Segments:
     """How a TIFF page's strips or tiles cover it: sample planes, segment height, segments down and across,
@@ -185,23 +208,79 @@ class _Segments:
     separate: int
     contig: int
     seg_h: int
+    seg_w: int
     down: int
     across: int
     decode_args: dict[str, Any]
+    self_sized: bool
 
     @classmethod
-    def of(cls, path: Path, page: Any) -> _Segments:
+    def of(cls, path: Path, page: Any, limit: int) -> _Segments:
+        """The layout, refused before anything is decoded when a segment could not be part of a valid image:
+        one declared larger than the pixel limit, or stored past the end of the file."""
         contiguous = page.planarconfig == 1 or page.samplesperpixel == 1
         separate, contig = (1, page.samplesperpixel) if contiguous else (page.samplesperpixel, 1)
         seg_h = page.tilelength if page.is_tiled else min(page.rowsperstrip, page.imagelength)
+        seg_w = page.tilewidth if page.is_tiled else page.imagewidth
         across = math.ceil(page.imagewidth / page.tilewidth) if page.is_tiled else 1
         down = math.ceil(page.imagelength / seg_h)
         if separate * down * across != len(page.dataoffsets) or page.imagedepth > 1:
             raise ImageError(f"{path}: an unusual TIFF segment layout; re-save it as a plain TIFF")
+        kind = "tile" if page.is_tiled else "strip"
+        if seg_h * seg_w > limit:
+            raise ImageError(
+                f"{path}: a {kind} is declared {seg_w}×{seg_h} pixels, over the pixel limit of {limit:,} (a "
+                f"decompression bomb, or a TIFF with very large {kind}s); re-save it with smaller {kind}s, or raise "
+                "--max-pixels if you trust the file"
+            )
+        size = path.stat().st_size
+        if any(o + c > size for o, c in zip(page.dataoffsets, page.databytecounts, strict=True)):
+            raise ImageError(f"{path}: a TIFF {kind} lies past the end of the file (truncated or corrupt)")
         decode_args: dict[str, Any] = {"_fullsize": page.is_tiled}
         if page.compression in {6, 7, 34892, 33007}:  # JPEG: the tables live in the page
             decode_args.update(jpegtables=page.jpegtables, jpegheader=page.jpegheader)
-        return cls(separate, contig, seg_h, down, across, decode_args)
+        self_sized = int(page.compression) in _SELF_SIZED
+        return cls(separate, contig, seg_h, seg_w, down, across, decode_args, self_sized)
+
+    def read_cost(self, page: Any) -> ReadCost:
+        """A band of rows is assembled from every segment that crosses it, at full width: up to one segment
+        height more above and below (never more than the image), plus one segment at a time as the decoder's
+        output and its intermediate, and the compressed bytes read for the band."""
+        itemsize = np.dtype(page.dtype).itemsize
+        row = page.imagewidth * self.separate * self.contig * itemsize
+        segment = self.seg_h * self.seg_w * self.contig * itemsize
+        compressed = max(page.databytecounts, default=0) * self.across * self.separate
+        converted = row * 2 if page.photometric == 5 else 0  # CMYK to RGB goes through float32
+        return ReadCost(
+            fixed=min(2 * (self.seg_h - 1), page.imagelength) * row + 2 * segment + compressed,
+            per_row=row + converted + -(-compressed // self.seg_h),
+        )
+
+    def check_stream(self, path: Path, data: bytes | None) -> None:
+        """Refuses a segment whose stream declares more pixels than the segment holds, before decoding it (a
+        16×16 JPEG-compressed TIFF can hold a 16384² JPEG stream)."""
+        if not self.self_sized or not data:
+            return
+        from PIL import Image
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data)) as stream:
+                    declared = "{}×{}".format(*stream.size)
+                    fits = stream.width <= self.seg_w and stream.height <= self.seg_h
+        except Image.DecompressionBombError:
+            declared, fits = "larger than Pillow's pixel limit", False
+        except Exception as exc:
+            raise ImageError(
+                f"{path}: a compressed TIFF segment's stream cannot be parsed ({type(exc).__name__}), so its "
+                "size cannot be checked before decoding; re-save the TIFF with another compression"
+            ) from None
+        if not fits:
+            raise ImageError(
+                f"{path}: a compressed TIFF segment holds an image {declared} where the file declares "
+                f"{self.seg_w}×{self.seg_h} (a decompression bomb or a corrupt file); it was not decoded"
+            )
 
 
 def _convert(path: Path, page: Any, array: np.ndarray) -> np.ndarray:

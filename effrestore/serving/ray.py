@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from effrestore.errors import ConfigError, DependencyError, EffrestoreError
+from effrestore.errors import ConfigError, DependencyError
+from effrestore.runtime.batch import restore_row
 
 ROW_FIELDS = ("input", "output")
 
@@ -40,11 +41,7 @@ class RestoreActor:
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         rows: dict[str, list] = {"input": [], "output": [], "row": []}  # row: the image's JSON row, as text
         for src, dst in zip(batch["input"], batch["output"], strict=True):
-            try:
-                self.restorer.restore_file(str(src), str(dst), **self.spec.files)
-                result: dict[str, Any] = {"input": str(src), "output": str(dst), **self.restorer.last_stats.to_row()}
-            except EffrestoreError as exc:  # this image's error; the others go on
-                result = {"input": str(src), "output": str(dst), "error": str(exc)}
+            result, _ = restore_row(self.restorer, str(src), str(dst), self.spec.files)
             rows["input"].append(str(src))
             rows["output"].append(str(dst))
             rows["row"].append(json.dumps(result))
@@ -70,7 +67,10 @@ def connect(address: str) -> None:
     ray = _ray()
     if ray.is_initialized():
         return
-    local = {"include_dashboard": False} if address == "local" else {"address": address}
+    # a cluster started here listens on loopback only: a run's workers are not a service for the network
+    local = (
+        {"include_dashboard": False, "_node_ip_address": "127.0.0.1"} if address == "local" else {"address": address}
+    )
     ray.init(**local, log_to_driver=False, configure_logging=False)
 
 

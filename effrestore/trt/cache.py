@@ -16,11 +16,11 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-import platformdirs
 from filelock import FileLock, Timeout
 
 from effrestore._atomic import atomic_path
 from effrestore.errors import EngineError
+from effrestore.runtime.cache import user_cache_dir
 from effrestore.trt.manifest import BuilderOptions, Plugin, manifest_path
 from effrestore.trt.profiles import Profile
 
@@ -28,7 +28,7 @@ LOCK_TIMEOUT_S = 4 * 3600  # a large engine can take an hour to build; waiting l
 
 
 def default_cache_dir() -> Path:
-    return Path(platformdirs.user_cache_dir("effrestore")) / "engines"
+    return user_cache_dir() / "engines"
 
 
 def cache_key(

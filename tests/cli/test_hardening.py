@@ -218,6 +218,10 @@ def test_debug_shows_the_traceback(folder: Path) -> None:
         lambda entry: {"probes": [], "timings": []},
         lambda entry: {"probes": [[-4096, 10], [0, -1]], "timings": entry["timings"]},
         lambda entry: {"probes": entry["probes"], "timings": [["x", None]]},
+        lambda entry: {"probes": [[p, 10**30] for p, _ in entry["probes"]], "timings": entry["timings"]},
+        lambda entry: {"probes": [[p, float("inf")] for p, _ in entry["probes"]], "timings": entry["timings"]},
+        lambda entry: {"probes": [[p, 0] for p, _ in entry["probes"]], "timings": entry["timings"]},
+        lambda entry: {"probes": entry["probes"], "timings": [[p, float("nan")] for p, _ in entry["timings"]]},
     ],
 )
 def test_a_corrupt_fit_cache_is_measured_again(folder: Path, corrupt: object) -> None:

@@ -16,8 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from effrestore.cli import _options
-from effrestore.cli._errors import print_note, stderr
+from effrestore.cli._errors import EXIT_OVER_BUDGET, print_note, stderr
 from effrestore.errors import ConfigError, EffrestoreError, ImageError
+from effrestore.runtime.batch import restore_row
 from effrestore.runtime.formats import FORMATS, check_output_path
 from effrestore.runtime.io import EMBEDDED_PREVIEW, SUFFIXES
 from effrestore.runtime.memory import format_bytes
@@ -184,7 +185,10 @@ def run(
     is not installed; no torch needed), in tiles under a measured memory budget.
 
     For batch jobs: --shard splits the inputs between workers, --skip-existing resumes, --keep-going
-    finishes the other images when one fails; --ray restores them on a Ray cluster with --workers actors."""
+    finishes the other images when one fails; --ray restores them on a Ray cluster with --workers actors.
+
+    Exit status: 0 done; 1 some images failed (--keep-going); 2 a usage or input error; 3 every image was
+    restored but a measured peak passed --mem-budget (the run says which, and re-measures next time)."""
     from effrestore.runtime import Restorer
     from effrestore.zoo import DEFAULT_MODEL
 
@@ -268,16 +272,26 @@ def _note_dropped(console: Console, src: Path, dst: Path, dropped: tuple[str, ..
 
 
 def finish(rows: list[dict], failures: list[str], count: int, as_json: bool, title: str) -> None:
-    """The rows as JSON or a table, then the failures (exit 1 when there are any)."""
+    """The rows as JSON or a table, then the failures (exit 1 when there are any) and the images whose
+    measured peak passed the budget (exit 3 when that is all that went wrong)."""
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:
         Console().print(summary_table(title, rows))
+    for row in rows:
+        if row.get("over_budget"):
+            print_note(
+                f"{row['output']}: the measured peak {format_bytes(row['measured_peak_bytes'])} passed the budget "
+                f"of {format_bytes(row['budget_bytes'])} (planned {format_bytes(row['planned_peak_bytes'])}); "
+                "the memory fit behind the plan was dropped and is measured again on the next run"
+            )
     if failures:
         stderr.print(f"[bold red]{len(failures)} of {count} images failed:[/]", highlight=False)
         for failure in failures:
             stderr.print(f"  {escape(failure)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+    if any(row.get("over_budget") for row in rows):
+        raise typer.Exit(EXIT_OVER_BUDGET)
 
 
 def restore_on_ray(
@@ -304,10 +318,9 @@ def restore_on_ray(
             rows.append(row)
             progress.advance(task)
             if "error" in row:
-                message = row["error"] if row["error"].startswith(row["input"]) else f"{row['input']}: {row['error']}"
                 if not keep_going:
-                    raise EffrestoreError(message)
-                failures.append(message)
+                    raise EffrestoreError(row["error"])
+                failures.append(row["error"])
     return failures
 
 
@@ -329,24 +342,20 @@ def restore_jobs(
         tiles = progress.add_task("tiles", total=None)
         for src, dst in jobs:
             progress.update(tiles, description=f"tiles of {escape(src.name)}", completed=0, total=None)
-            try:
-                restorer.restore_file(
-                    src,
-                    dst,
-                    **dataclasses.asdict(options),
-                    progress=lambda done, total: progress.update(tiles, completed=done, total=total),
-                )
-            except EffrestoreError as exc:
-                if not keep_going:
-                    raise
-                message = str(exc)
-                failures.append(message if message.startswith(str(src)) else f"{src}: {message}")
-                rows.append({"input": str(src), "output": str(dst), "error": message})
-            else:
-                stats = restorer.last_stats
-                rows.append({"input": str(src), "output": str(dst), **stats.to_row()})
-                if not quiet:
-                    _note_dropped(progress.console, src, dst, stats.dropped_metadata)
+            row, error = restore_row(
+                restorer,
+                src,
+                dst,
+                dataclasses.asdict(options),
+                lambda done, total: progress.update(tiles, completed=done, total=total),
+            )
+            if error is not None and not keep_going:
+                raise error
+            rows.append(row)
+            if error is not None:
+                failures.append(row["error"])
+            elif not quiet:
+                _note_dropped(progress.console, src, dst, tuple(row["dropped_metadata"]))
             progress.advance(files)
     return failures
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ class Backend(abc.ABC):
     """Runs a model on batches of tiles. Subclasses implement `_run`; `run` validates around it."""
 
     name: str = ""
+    module: str = ""  # the runtime's Python module, whose version keys what was measured with it
     precision: str = "fp32"  # what the arithmetic actually runs in (a backend may not honour a request)
     note: str | None = None  # why the backend runs otherwise than asked (a precision fall-back), for the user
 
@@ -24,6 +26,11 @@ class Backend(abc.ABC):
         self.meta = meta
         self.device = device
         self.model_id = model_id  # content hash: keys the memory-fit cache
+
+    @property
+    def runtime_version(self) -> str:
+        """The runtime and its version, e.g. "openvino 2026.4.1": an upgrade changes what a call costs."""
+        return f"{self.module} {getattr(sys.modules.get(self.module), '__version__', 'unknown')}"
 
     def prepare(self, shape: tuple[int, ...]) -> None:  # noqa: B027 (optional hook, nothing to do by default)
         """Gets ready for inputs of `shape` (a backend that compiles per shape compiles here), so a timed call

@@ -36,6 +36,7 @@ def _providers(device: str) -> tuple[list, str]:
 
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    module = "onnxruntime"
 
     def __init__(self, path: Path, device: str = "cpu", threads: int | None = None, meta: ModelMeta | None = None):
         import onnxruntime as ort

@@ -44,6 +44,7 @@ def runtime_version() -> str:
 
 class OpenVinoBackend(Backend):
     name = "openvino"
+    module = "openvino"
 
     def __init__(
         self,

@@ -41,6 +41,7 @@ class CudaMemoryTracker:
 
 class TorchBackend(Backend):
     name = "torch"
+    module = "torch"
 
     def __init__(self, path: Path, device: str = "cpu", threads: int | None = None) -> None:
         torch = require("torch", "the torch backend")

@@ -117,6 +117,7 @@ class TensorRTBackend(Backend):
         self.manifest = check_engine(path, index)
         flavour = flavour_named(self.manifest.flavour)
         trt = flavour.import_module()
+        self.module = trt.__name__
         if self.manifest.plugins:
             from effrestore.trt.plugins import register_plugins
 
