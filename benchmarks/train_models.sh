@@ -56,16 +56,16 @@ train "$RUNS/denoise-photo" --init "$RUNS/denoise-color-cbsd/model.safetensors" 
   --attention glmha --data "$DATA/cbsd432" --data "$DATA/live1" --degradation camera --gaussian-fraction 0.2 \
   --steps 2500 --crop 96 --batch 8 --lr 2e-4 --seed 11
 # Later camera-noise stages, each from the one before (the nr stage ran with the first noise-reduction ranges of
-# commit b89ce88, the chroma and long stages with today's wider chroma reduction).
+# commit b89ce88, the chroma and l2 stages with today's wider chroma reduction).
 train "$RUNS/denoise-photo-nr" --init "$RUNS/denoise-photo/model.safetensors" --model restormer-xs \
   --attention glmha --data "$DATA/cbsd432" --data "$DATA/live1" --degradation camera --gaussian-fraction 0.2 \
   --steps 1500 --crop 96 --batch 8 --lr 2e-4 --seed 12
 train "$RUNS/denoise-photo-chroma" --init "$RUNS/denoise-photo-nr/model.safetensors" --model restormer-xs \
   --attention glmha --data "$DATA/cbsd432" --data "$DATA/live1" --degradation camera --gaussian-fraction 0.2 \
   --steps 1000 --crop 96 --batch 8 --lr 2e-4 --seed 14
-train "$RUNS/denoise-photo-long" --init "$RUNS/denoise-photo-chroma/model.safetensors" --model restormer-xs \
+train "$RUNS/denoise-photo-l2" --init "$RUNS/denoise-photo-chroma/model.safetensors" --model restormer-xs \
   --attention glmha --data "$DATA/cbsd432" --data "$DATA/live1" --degradation camera --gaussian-fraction 0.2 \
-  --steps 2500 --crop 96 --batch 8 --lr 2e-4 --seed 15
+  --steps 1200 --crop 96 --batch 8 --lr 1e-4 --loss l2 --seed 16
 train "$RUNS/sr-x2" --task sr2 --model restormer-xs --attention glmha --data "$DATA/live1" --synthetic 0.2 \
   --steps 2082 --crop 128 --batch 32 --lr 1e-3 --seed 2 --device "$GPU_DEVICE"
 

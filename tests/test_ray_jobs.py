@@ -33,7 +33,9 @@ def _free_port() -> int:
 
 
 # Ray (2.59+) authenticates every connection to a cluster with a token: the head and its clients share one.
-RAY_ENV = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+# Ray's machine-local mode: every server of the test cluster listens on loopback only.
+RAY_ENV = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # fmt: skip
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -136,18 +138,32 @@ print(json.dumps(json.loads(rows[0]["row"])))
     assert Image.open(tmp_path / "out.png").size == (100, 84)
 
 
-def test_a_cluster_started_for_a_run_listens_on_loopback_only() -> None:
-    code = """
-import ray
+LOOPBACK_CHECK = """
+import json
+import psutil
 from effrestore.serving.ray import connect
-connect("local")
+connect("local")  # before anything imports ray, as in `effrestore run --ray local`
+import ray
 print(ray.get_runtime_context().gcs_address, [node["NodeManagerAddress"] for node in ray.nodes()])
-ray.shutdown()
+ray.get(ray.remote(lambda: 1).remote())  # a worker started, with its own servers
+ours = {p.pid for p in psutil.process_iter(["cmdline"]) if "ray" in " ".join(p.info["cmdline"] or [])}
+ours.add(psutil.Process().pid)
+listening = {c.laddr.ip for c in psutil.net_connections("inet") if c.status == "LISTEN" and c.pid in ours}
+print(json.dumps(sorted(listening)))
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=RAY_ENV)
+
+
+def test_a_cluster_started_for_a_run_listens_on_loopback_only() -> None:
+    """Every server of the head, its workers and the driver listens on loopback, nothing on the network."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOOPBACK_CHECK], capture_output=True, text=True, timeout=600, env=RAY_ENV
+    )
     assert result.returncode == 0, result.stderr
-    gcs, nodes = result.stdout.strip().splitlines()[-1].split(" ", 1)
+    *_, addresses, listening = result.stdout.strip().splitlines()
+    gcs, nodes = addresses.split(" ", 1)
     assert gcs.startswith("127.0.0.1:") and nodes == "['127.0.0.1']", result.stdout
+    ips = json.loads(listening)
+    assert ips and set(ips) <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, ips
 
 
 def test_a_bad_address_is_refused_up_front(folder: Path, tmp_path: Path) -> None:

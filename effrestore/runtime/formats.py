@@ -51,7 +51,15 @@ def output_format(path: Path) -> Format:
 def check_output_path(path: Path, *, overwrite: bool) -> None:
     """Everything about an output path that can be known before reading the input: format, folder, name."""
     if len(os.fsencode(path.name)) > NAME_MAX:
-        raise ImageError(f"{path.name[:40]}…: the file name is longer than {NAME_MAX} bytes; choose a shorter one")
+        raise ImageError(
+            f"{path.parent / path.name[:40]}…: the output name is longer than {NAME_MAX} bytes, more than the file "
+            "system holds; rename the input, or give -o a shorter name"
+        )
+    if path.is_symlink() and not path.exists():
+        raise ImageError(
+            f"{path}: is a symbolic link to a missing file ({os.readlink(path)}); remove the link or choose "
+            "another output name"
+        )
     if path.is_dir():
         raise ImageError(f"{path}: is a folder; give a file name (e.g. {path / 'restored.png'}) or use --out-dir")
     output_format(path)

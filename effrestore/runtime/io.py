@@ -104,6 +104,8 @@ def _upright(path: Path, image: Image.Image) -> tuple[Image.Image, bytes | None]
 def check_readable(path: Path) -> None:
     """A typed error for a path that is not a readable, non-empty file."""
     if not path.is_file():
+        if path.exists():  # a FIFO, a device, a socket: no size to plan by, and reading may never end
+            raise ImageError(f"{path}: not a regular file (a pipe or a device); save the image to a file first")
         raise ImageError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: the file is empty (0 bytes)")

@@ -91,6 +91,58 @@ class MemoryTracker(Protocol):
     def peak(self) -> int: ...
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_MEMBERSHIP = Path("/proc/self/cgroup")
+_UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as the largest page-aligned 64-bit number
+# (limit file, usage file, the memory.stat field of reclaimable page cache) for cgroup v2 and v1
+_V2 = ("memory.max", "memory.current", "inactive_file")
+_V1 = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+
+
+def _cgroup_folders(root: Path, membership: Path) -> list[tuple[Path, tuple[str, str, str]]]:
+    """This process's memory cgroup folders and their ancestors, v2 and v1 (a container may see its own
+    cgroup as the mount's root, so the root itself is always a candidate)."""
+    folders: list[tuple[Path, tuple[str, str, str]]] = []
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":
+            base, names = root, _V2
+        elif "memory" in controllers.split(","):
+            base, names = root / "memory", _V1
+        else:
+            continue
+        folder = base / path.strip("/")
+        folders += [(parent, names) for parent in (folder, *folder.parents) if parent.is_relative_to(base)]
+    folders += [(root, _V2), (root / "memory", _V1)]
+    return folders
+
+
+def cgroup_available(root: Path | None = None, membership: Path | None = None) -> int | None:
+    """Bytes left under the tightest cgroup memory limit (v2 `memory.max`, v1 `memory.limit_in_bytes`) on
+    this process's cgroups, counting reclaimable page cache as free; None where no limit is set. A pod
+    limited to 2 GiB on a 64 GiB node is killed at 2 GiB, whatever the node has free."""
+    left = []
+    folders = _cgroup_folders(root or CGROUP_ROOT, membership or _MEMBERSHIP)
+    for folder, (limit_name, usage_name, inactive_name) in folders:
+        try:
+            limit_text = (folder / limit_name).read_text().strip()
+            if limit_text == "max" or int(limit_text) >= _UNLIMITED:
+                continue
+            usage = int((folder / usage_name).read_text())
+            stat = dict(line.split() for line in (folder / "memory.stat").read_text().splitlines() if " " in line)
+        except (OSError, ValueError):
+            continue
+        left.append(max(int(limit_text) - usage + int(stat.get(inactive_name, 0)), 0))
+    return min(left, default=None)
+
+
 class PeakTracker:
     """Peak RSS of this process from `reset()` to `peak()`: what a budget bounds on the CPU.
 
@@ -107,7 +159,10 @@ class PeakTracker:
         return current_rss()
 
     def available(self) -> int:
-        return int(psutil.virtual_memory().available)
+        """What the system has free, or less where a cgroup limit (a container's) leaves less."""
+        system = int(psutil.virtual_memory().available)
+        limited = cgroup_available()
+        return system if limited is None else min(system, limited)
 
     def reset(self) -> None:
         if self.exact:

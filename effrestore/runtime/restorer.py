@@ -510,10 +510,12 @@ def _checked_image(image: object) -> np.ndarray:
         raise ImageError(f"expected an H×W or H×W×C image, got shape {image.shape}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ImageError(f"the image is empty ({image.shape[1]}×{image.shape[0]} pixels)")
+    if image.ndim == 3 and image.shape[2] == 0:
+        raise ImageError(f"the image has no channels (shape {image.shape}); pass H×W or H×W×C with C = 1-4")
     if image.ndim == 3 and not 1 <= image.shape[2] <= 4:
         advice = (
             "it looks channels-first: pass image.transpose(1, 2, 0)"
-            if image.shape[0] <= 4
+            if 1 <= image.shape[0] <= 4
             else "split multi-band images into arrays of 1-4 channels"
         )
         raise ImageError(

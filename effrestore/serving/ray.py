@@ -7,8 +7,14 @@ Dataset of (input, output) file paths with Ray Data, reading and writing files a
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,19 +65,69 @@ def _ray() -> Any:
 ADDRESS = re.compile(r"local|auto|ray://[^\s:]+:\d+|[^\s:/]+:\d+")
 
 
+HEAD_START_SECONDS = 120  # a head node takes tens of seconds to start on two cores
+
+
 def connect(address: str) -> None:
     """`local` starts a cluster for this run, `auto` joins the running one, `HOST:PORT` the
     cluster whose head is there, `ray://HOST:PORT` one through Ray Client."""
     if not ADDRESS.fullmatch(address):
         raise ConfigError(f"--ray takes local, auto, HOST:PORT or ray://HOST:PORT, got {address!r}")
+    if address == "local" and "ray" not in sys.modules:
+        os.environ[_LOOPBACK_ONLY] = "0"  # read when ray is imported: this driver listens on loopback too
     ray = _ray()
     if ray.is_initialized():
         return
-    # a cluster started here listens on loopback only: a run's workers are not a service for the network
-    local = (
-        {"include_dashboard": False, "_node_ip_address": "127.0.0.1"} if address == "local" else {"address": address}
-    )
-    ray.init(**local, log_to_driver=False, configure_logging=False)
+    if address == "local":
+        address = start_local_head()
+    ray.init(address=address, log_to_driver=False, configure_logging=False)
+
+
+# Ray's switch for a machine-local cluster: with it off, every Ray server binds to 127.0.0.1 (`ray start
+# --node-ip-address=127.0.0.1` alone still binds the machine's address and, for the GCS, all interfaces).
+_LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def start_local_head() -> str:
+    """Starts a head node listening on 127.0.0.1 only (a run's workers are not a service for the network)
+    and stops it, by its PID, when this process exits."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+               "--node-ip-address=127.0.0.1", f"--port={port}", "--include-dashboard=false",
+               "--disable-usage-stats"]  # fmt: skip
+    environment = {**os.environ, _LOOPBACK_ONLY: "0"}
+    head = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment)
+    atexit.register(_stop, head)
+    deadline = time.monotonic() + HEAD_START_SECONDS
+    while True:  # bounded: the head listens, exits, or the deadline passes
+        if head.poll() is not None:
+            detail = " ".join(head.stderr.read().split()[-40:]) if head.stderr else ""
+            raise DependencyError(f"the local Ray head did not start (exit {head.returncode}): {detail}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return f"127.0.0.1:{port}"
+        if time.monotonic() > deadline:
+            _stop(head)
+            raise DependencyError(f"the local Ray head did not listen within {HEAD_START_SECONDS} s")
+        time.sleep(0.5)
+
+
+def _stop(head: subprocess.Popen) -> None:
+    """Ends a head started by `start_local_head` (`ray start --block` stops its node's processes when
+    terminated), after this process has left the cluster."""
+    if head.poll() is not None:
+        return
+    ray = _ray()
+    if ray.is_initialized():
+        ray.shutdown()
+    head.terminate()
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        head.kill()
+        head.wait()
 
 
 def restore_dataset(dataset: Any, spec: ActorSpec, *, workers: int = 1, cpus_per_worker: float = 1) -> Any:

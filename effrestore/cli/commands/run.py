@@ -107,12 +107,11 @@ def make_output_folder(folder: Path) -> None:
 
 
 def check_jobs(jobs: list[tuple[Path, Path]]) -> None:
-    """Refuses, before any work, outputs that would replace an input or another output of the same run,
-    and output paths that cannot be written (format, folder, name)."""
+    """Refuses, before any work, outputs that would replace an input or another output of the same run:
+    a mistake in the command, not in one image."""
     inputs = {src.resolve() for src, _ in jobs}
     seen: dict[Path, Path] = {}
     for src, dst in jobs:
-        check_output_path(dst, overwrite=True)  # whether it exists is decided by --overwrite/--skip-existing
         target = dst.resolve()
         if target in inputs:
             raise ImageError(
@@ -124,6 +123,18 @@ def check_jobs(jobs: list[tuple[Path, Path]]) -> None:
                 "into separate --out-dir folders"
             )
         seen[target] = src
+
+
+def unwritable_outputs(jobs: list[tuple[Path, Path]]) -> dict[tuple[Path, Path], str]:
+    """The jobs whose output path cannot be written (format, folder, name), each with its error naming the
+    input: that image's failure under --keep-going, found before any work."""
+    refused = {}
+    for src, dst in jobs:
+        try:
+            check_output_path(dst, overwrite=True)  # whether it exists is decided by --overwrite/--skip-existing
+        except ImageError as exc:
+            refused[(src, dst)] = f"{src}: {exc}"
+    return refused
 
 
 def run(
@@ -203,6 +214,10 @@ def run(
         make_output_folder(out_dir)
     jobs = [(p, output_for(p, output, out_dir, len(paths))) for p in paths]
     check_jobs(jobs)
+    refused = unwritable_outputs(jobs)
+    if refused and not keep_going:
+        raise ImageError(next(iter(refused.values())))
+    jobs = [job for job in jobs if job not in refused]
     existing = [dst for _, dst in jobs if dst.exists()]
     if existing and not (overwrite or skip_existing):
         raise ImageError(
@@ -211,6 +226,9 @@ def run(
     skipped = [(src, dst) for src, dst in jobs if skip_existing and dst.exists()]
     jobs = [job for job in jobs if job not in skipped]
     rows: list[dict] = [{"input": str(src), "output": str(dst), "skipped": True} for src, dst in skipped]
+    rows += [{"input": str(src), "output": str(dst), "error": error} for (src, dst), error in refused.items()]
+    if not jobs and refused:
+        finish(rows, list(refused.values()), len(refused), as_json, "nothing restored")
     if not jobs:
         stderr.print(f"nothing to restore: {len(paths)} inputs in this share, {len(skipped)} already done")
         if as_json:
@@ -250,7 +268,7 @@ def run(
             ]
             typer.echo(json.dumps(rows + stopped, indent=2))
         raise
-    finish(rows, failures, len(jobs), as_json, title)
+    finish(rows, [*refused.values(), *failures], len(jobs) + len(refused), as_json, title)
 
 
 def _note_dropped(console: Console, src: Path, dst: Path, dropped: tuple[str, ...]) -> None:
