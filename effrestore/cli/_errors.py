@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from effrestore.errors import EffrestoreError
+from effrestore.printable import library_message, printable
 
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
@@ -30,11 +31,12 @@ debug = os.environ.get("EFFRESTORE_DEBUG", "") not in ("", "0")
 
 
 def print_error(message: str) -> None:
-    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    """One `error:` line; whatever it quotes from a file or a name is shown escaped, never obeyed."""
+    stderr.print(f"[bold red]error:[/] {escape(printable(message))}", highlight=False, soft_wrap=True)
 
 
 def print_note(message: str) -> None:
-    stderr.print(f"note: {escape(message)}", highlight=False, soft_wrap=True)
+    stderr.print(f"note: {escape(printable(message))}", highlight=False, soft_wrap=True)
 
 
 class Terminated(BaseException):
@@ -77,8 +79,8 @@ def run_cli(command: Callable[..., object], args: Sequence[str] | None) -> int:
         if debug:
             raise
         print_error(
-            f"internal error: {type(exc).__name__}: {exc}. This is a bug in effrestore; run again with "
-            "--debug for the traceback and report it"
+            f"internal error: {type(exc).__name__}: {library_message(exc)}. This is a bug in effrestore; run "
+            "again with --debug for the traceback and report it"
         )
         return EXIT_BUG
     if code == EXIT_INTERRUPTED:  # typer's answer to Ctrl-C inside a command

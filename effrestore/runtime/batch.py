@@ -7,12 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from effrestore.errors import EffrestoreError
+from effrestore.printable import library_message
 
 if TYPE_CHECKING:
     from effrestore.runtime.restorer import Restorer, TileProgress
-
-
-MAX_MESSAGE = 600  # characters of a library's message kept on the line (some runtimes print pages)
 
 
 def image_error(src: str | Path, exc: Exception) -> str:
@@ -21,10 +19,7 @@ def image_error(src: str | Path, exc: Exception) -> str:
     if isinstance(exc, EffrestoreError):
         message = str(exc)
     else:
-        detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        if len(detail) > MAX_MESSAGE:
-            detail = detail[:MAX_MESSAGE] + " …"
-        message = f"internal error: {type(exc).__name__}{': ' + detail if detail else ''}"
+        message = f"internal error: {type(exc).__name__}: {library_message(exc)}"
     return message if message.startswith(str(src)) else f"{src}: {message}"
 
 

@@ -23,16 +23,24 @@ class Format:
     dtypes: tuple[str, ...]
     channels: tuple[int, ...]
     keeps: tuple[str, ...]  # of "icc", "exif", "dpi"
+    max_dpi: float = 0.0  # the largest resolution its header stores (where it keeps "dpi")
+
+    def holds_dpi(self, dpi: tuple[float, float] | None) -> bool:
+        """Whether `dpi` can be written in this format's header as it is."""
+        return dpi is not None and "dpi" in self.keeps and all(0 < d <= self.max_dpi for d in dpi)
+
+
+_PER_METRE = 0.0254  # PNG and BMP store pixels per metre: whole numbers of 32 bits (BMP: signed)
 
 
 FORMATS = {
-    ".png": Format("PNG", ("uint8", "uint16"), (1, 2, 3, 4), ("icc", "exif", "dpi")),
-    ".tif": Format("TIFF", ("uint8", "uint16", "float32"), (1, 2, 3, 4), ("icc", "dpi")),
-    ".tiff": Format("TIFF", ("uint8", "uint16", "float32"), (1, 2, 3, 4), ("icc", "dpi")),
-    ".jpg": Format("JPEG", ("uint8",), (1, 3), ("icc", "exif", "dpi")),
-    ".jpeg": Format("JPEG", ("uint8",), (1, 3), ("icc", "exif", "dpi")),
+    ".png": Format("PNG", ("uint8", "uint16"), (1, 2, 3, 4), ("icc", "exif", "dpi"), (2**32 - 1) * _PER_METRE),
+    ".tif": Format("TIFF", ("uint8", "uint16", "float32"), (1, 2, 3, 4), ("icc", "dpi"), 2**32 - 1),
+    ".tiff": Format("TIFF", ("uint8", "uint16", "float32"), (1, 2, 3, 4), ("icc", "dpi"), 2**32 - 1),
+    ".jpg": Format("JPEG", ("uint8",), (1, 3), ("icc", "exif", "dpi"), 2**16 - 1),
+    ".jpeg": Format("JPEG", ("uint8",), (1, 3), ("icc", "exif", "dpi"), 2**16 - 1),
     ".webp": Format("WebP", ("uint8",), (1, 2, 3, 4), ("icc", "exif")),  # gray is stored as RGB
-    ".bmp": Format("BMP", ("uint8",), (1, 3), ("dpi",)),
+    ".bmp": Format("BMP", ("uint8",), (1, 3), ("dpi",), (2**31 - 1) * _PER_METRE),
     ".heic": Format("HEIF", ("uint8",), (1, 3, 4), ("icc", "exif")),
     ".heif": Format("HEIF", ("uint8",), (1, 3, 4), ("icc", "exif")),
     ".avif": Format("AVIF", ("uint8",), (1, 3, 4), ("icc", "exif")),

@@ -9,6 +9,7 @@ unless `overwrite=True`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import struct
 import threading
@@ -235,7 +236,7 @@ def write_image(path: str | Path, array: np.ndarray, info: ImageInfo | None = No
     check_storable(path, array.dtype, 1 if array.ndim == 2 else array.shape[2])
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
-    info = info or ImageInfo()
+    info = _storable(info or ImageInfo(), path)
     with _atomic_image(path, overwrite) as tmp:
         if path.suffix.lower() == ".png" and array.dtype == np.uint16:
             _write_png16(tmp, array, info)
@@ -260,13 +261,21 @@ def write_rows(
     channels = 1 if len(shape) == 2 else shape[2]
     check_storable(path, dtype, channels)
     shape = tuple(shape[:2]) if channels == 1 else tuple(shape)
-    info = info or ImageInfo()
+    info = _storable(info or ImageInfo(), path)
     with _atomic_image(path, overwrite) as tmp:
         if path.suffix.lower() == ".npy":
             _write_npy_rows(tmp, shape, np.dtype(dtype), blocks)
         else:
             _write_tiff_rows(tmp, shape, np.dtype(dtype), blocks, info)
     return path
+
+
+def _storable(info: ImageInfo, path: Path) -> ImageInfo:
+    """`info` without a resolution the output's header cannot store (a forged 4e9 dpi in a TIFF would overflow
+    PNG's pHYs); `dropped_metadata` names it."""
+    if info.dpi and not output_format(path).holds_dpi(info.dpi):
+        return dataclasses.replace(info, dpi=None)
+    return info
 
 
 @contextlib.contextmanager
@@ -356,7 +365,9 @@ def _write_pillow(tmp: Path, suffix: str, array: np.ndarray, info: ImageInfo) ->
 
 def dropped_metadata(info: ImageInfo, path: Path) -> list[str]:
     """The metadata `info` holds that the format of `path` cannot keep (for a note to the user)."""
-    keeps = output_format(path).keeps
-    held = {"icc": info.icc_profile, "exif": info.exif, "dpi": info.dpi}
-    dropped = [{"icc": "ICC profile", "exif": "EXIF", "dpi": "DPI"}[k] for k, v in held.items() if v and k not in keeps]
+    fmt = output_format(path)
+    held = {"icc": info.icc_profile, "exif": info.exif}
+    dropped = [{"icc": "ICC profile", "exif": "EXIF"}[k] for k, v in held.items() if v and k not in fmt.keeps]
+    if info.dpi and not fmt.holds_dpi(info.dpi):
+        dropped.append("DPI" if "dpi" not in fmt.keeps else f"DPI ({max(info.dpi):.3g}, beyond what {fmt.name} stores)")
     return dropped + [EMBEDDED_PREVIEW] * bool(info.previews)

@@ -3,11 +3,13 @@ that are not files (pipes, devices) are named for what they are. Real CLI subpro
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
 
 from .._models import identity_model
@@ -55,3 +57,20 @@ def test_a_pipe_or_a_device_is_named_for_what_it_is(folder: Path, kind: str) -> 
     result = cli("run", source, "-o", "out.png", "--model", "id.onnx", cwd=folder)
     assert_user_error(result, "not a regular file")
     assert not (folder / "out.png").exists()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".jpg", ".tif"])
+def test_a_resolution_beyond_the_output_format_is_dropped_and_named(folder: Path, suffix: str) -> None:
+    pixels = np.zeros((16, 16, 3), np.uint8)
+    tifffile.imwrite(folder / "dense.tif", pixels, photometric="rgb", resolution=(4e9, 4e9), resolutionunit="INCH")
+    result = cli("run", "dense.tif", "-o", f"out{suffix}", "--model", "id.onnx", "--json", cwd=folder)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    (row,) = json.loads(result.stdout)
+    if suffix == ".tif":
+        assert row["dropped_metadata"] == []
+        assert tifffile.TiffFile(folder / "out.tif").pages.first.tags["XResolution"].value[0] >= 3.9e9
+    else:
+        assert row["dropped_metadata"] and "beyond" in row["dropped_metadata"][0]
+        plain = cli("run", "dense.tif", "-o", f"again{suffix}", "--model", "id.onnx", cwd=folder)
+        assert "write .tif to keep it" in plain.stderr.replace("\n", " "), plain.stderr
+        assert np.array_equal(np.asarray(Image.open(folder / f"out{suffix}")), pixels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,7 +13,21 @@ from rich.console import Console
 from effrestore._lazy import require
 from effrestore.errors import ConfigError
 from effrestore.metadata import METADATA_PREFIX
+from effrestore.printable import printable
+from effrestore.runtime.backends.base import load_failure
+from effrestore.runtime.backends.onnxruntime import quiet_options
 from effrestore.runtime.memory import format_bytes
+
+METADATA_CHARS = 200  # of one metadata value on the terminal (--json has it whole)
+LINE_CHARS = 4000
+
+
+class _FileTextConsole(Console):
+    """Prints text that comes from a file (names, metadata, runtimes' messages) with its control characters
+    escaped, so a model cannot retitle the window, clear the screen or write to the clipboard."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().print(*(printable(o, LINE_CHARS) if isinstance(o, str) else o for o in objects), **kwargs)
 
 
 def inspect_onnx(path: Path) -> dict:
@@ -33,10 +47,10 @@ def inspect_onnx(path: Path) -> dict:
         ]
 
     try:
-        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        ort.InferenceSession(str(path), quiet_options(ort), providers=["CPUExecutionProvider"])
         runnable, reason = True, ""
     except Exception as exc:  # ORT raises its own exception types for unknown ops
-        runnable, reason = False, str(exc).splitlines()[0]
+        runnable, reason = False, load_failure(exc)
     custom = sorted(op for op in histogram if "::" in op)
     return {
         "path": str(path),
@@ -48,8 +62,7 @@ def inspect_onnx(path: Path) -> dict:
         "ops": dict(histogram.most_common()),
         "custom_ops": custom,
         "onnxruntime_runnable": runnable,
-        "onnxruntime_error": reason
-        + (" (run: effrestore export ... --attention-ops decomposed, or apply decompose-attention)" if custom else ""),
+        "onnxruntime_error": reason,
     }
 
 
@@ -151,7 +164,7 @@ def inspect(
         raise ConfigError(f"{path}: inspect reads .onnx models and .plan engines")
     if target not in (None, "tensorrt", "tensorrt-rtx"):
         raise ConfigError(f"--target must be 'tensorrt' or 'tensorrt-rtx', got {target!r}")
-    console = Console(markup=False, highlight=False)  # names and paths come from files
+    console = _FileTextConsole(markup=False, highlight=False)
     if suffix != ".onnx":
         info = inspect_plan(path)
         if as_json:
@@ -169,7 +182,7 @@ def inspect(
         return
     console.print(f"{info['path']}  opsets {info['opsets']}  {info['nodes']} nodes")
     for key, value in info["metadata"].items():
-        console.print(f"  {key} = {value}")
+        console.print(f"  {key} = {printable(value, METADATA_CHARS)}")
     for kind in ("inputs", "outputs"):
         for v in info[kind]:
             console.print(f"  {kind[:-1]} {v['name']}: {v['shape']}")

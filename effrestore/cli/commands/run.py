@@ -18,6 +18,7 @@ from rich.table import Table
 from effrestore.cli import _options
 from effrestore.cli._errors import EXIT_OVER_BUDGET, print_note, stderr
 from effrestore.errors import ConfigError, EffrestoreError, ImageError
+from effrestore.printable import printable
 from effrestore.runtime.batch import restore_row
 from effrestore.runtime.formats import FORMATS, check_output_path
 from effrestore.runtime.io import EMBEDDED_PREVIEW, SUFFIXES
@@ -276,14 +277,15 @@ def _note_dropped(console: Console, src: Path, dst: Path, dropped: tuple[str, ..
     embedded preview (a smaller copy of the photo, not restored)."""
     metadata = [item for item in dropped if item != EMBEDDED_PREVIEW]
     if metadata:
+        keeping = ".tif" if any("beyond" in item for item in metadata) else ".png or .jpg"
         console.print(
-            f"note: {escape(str(dst))}: {dst.suffix} cannot keep the input's {' and '.join(metadata)}; write "
-            ".png or .jpg to keep it",
+            f"note: {shown(dst)}: {shown(dst.suffix)} cannot keep the input's {' and '.join(metadata)}; write "
+            f"{keeping} to keep it",
             highlight=False,
         )
     if EMBEDDED_PREVIEW in dropped:
         console.print(
-            f"note: {escape(str(src))}: the camera's embedded preview (a smaller copy of the photo) was not kept; "
+            f"note: {shown(src)}: the camera's embedded preview (a smaller copy of the photo) was not kept; "
             "the photo itself was restored",
             highlight=False,
         )
@@ -306,7 +308,7 @@ def finish(rows: list[dict], failures: list[str], count: int, as_json: bool, tit
     if failures:
         stderr.print(f"[bold red]{len(failures)} of {count} images failed:[/]", highlight=False)
         for failure in failures:
-            stderr.print(f"  {escape(failure)}", highlight=False, soft_wrap=True)
+            stderr.print(f"  {shown(failure)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     if any(row.get("over_budget") for row in rows):
         raise typer.Exit(EXIT_OVER_BUDGET)
@@ -359,7 +361,7 @@ def restore_jobs(
         files = progress.add_task("images", total=len(jobs))
         tiles = progress.add_task("tiles", total=None)
         for src, dst in jobs:
-            progress.update(tiles, description=f"tiles of {escape(src.name)}", completed=0, total=None)
+            progress.update(tiles, description=f"tiles of {shown(src.name)}", completed=0, total=None)
             row, error = restore_row(
                 restorer,
                 src,
@@ -378,17 +380,22 @@ def restore_jobs(
     return failures
 
 
+def shown(text: object) -> str:
+    """A name or message for rich: control characters escaped, brackets not read as markup."""
+    return escape(printable(str(text)))
+
+
 def summary_table(title: str, rows: list[dict]) -> Table:
-    table = Table(title=title)
+    table = Table(title=shown(title))
     for column in ("output", "size", "tiles", "seconds", "MP/s", "planned peak", "measured peak"):
         table.add_column(column)
     for row in rows:
         if "skipped" in row or "error" in row:
             note = "skipped: exists" if "skipped" in row else "failed (see below)"
-            table.add_row(row["output"], note, *["–"] * 5)
+            table.add_row(shown(row["output"]), note, *["–"] * 5)
             continue
         table.add_row(
-            row["output"],
+            shown(row["output"]),
             f"{row['width']}×{row['height']}",
             f"{row['tiles']} × {row['tile'] or 'whole'}",
             f"{row['seconds']:.2f}",

@@ -11,6 +11,7 @@ import numpy as np
 
 from effrestore.errors import ConfigError, InternalError, TileError
 from effrestore.metadata import METADATA_PREFIX, ModelMeta
+from effrestore.printable import library_message
 from effrestore.runtime.memory import MemoryTracker, PeakTracker, return_freed_memory
 
 
@@ -68,7 +69,13 @@ class Backend(abc.ABC):
             )
         if batch.shape[2] % self.meta.multiple_of or batch.shape[3] % self.meta.multiple_of:
             raise InternalError(f"{self.name}: tile {batch.shape[2:]} is not a multiple of {self.meta.multiple_of}")
-        out = self._run(np.ascontiguousarray(batch))
+        try:
+            out = self._run(np.ascontiguousarray(batch))
+        except Exception as exc:  # runtimes raise their own types; an allocation failure is the model's size
+            failure = allocation_failure(self.name, batch.shape, exc)
+            if failure is None:
+                raise
+            raise failure from None
         s = self.meta.scale
         expected = (batch.shape[0], self.meta.out_channels, batch.shape[2] * s, batch.shape[3] * s)
         if out.shape != expected:
@@ -77,6 +84,33 @@ class Backend(abc.ABC):
                 "(scale, channels) right for this model?"
             )
         return out
+
+
+# how runtimes report a failed allocation (C++ std::bad_alloc through OpenVINO, ONNX Runtime's arena)
+_ALLOCATION_FAILURES = ("bad_alloc", "Failed to allocate memory", "out of memory")
+# the ONNX domain of effrestore's own attention ops, which export can write decomposed instead
+CUSTOM_OP_DOMAIN = "effrestore"
+
+
+def allocation_failure(backend: str, shape: tuple[int, ...], exc: Exception) -> TileError | None:
+    """The typed error for a runtime that could not allocate what a call (or compiling for it) asked, or
+    None when `exc` is something else."""
+    if not isinstance(exc, MemoryError) and not any(marker in str(exc) for marker in _ALLOCATION_FAILURES):
+        return None
+    return TileError(
+        f"{backend}: the model could not allocate its memory for a {shape[0]}×{shape[2]}×{shape[3]} call "
+        f"({library_message(exc, 200)}); the model asks for more than this machine has (a node making a huge "
+        "tensor?), or the tile is too large: try a smaller --tile or --mem-budget"
+    )
+
+
+def load_failure(exc: BaseException) -> str:
+    """Why a runtime cannot load a model, in one line, with the fix where the reason is effrestore's own
+    custom ops (only those can be exported decomposed)."""
+    message = library_message(exc)
+    if f"{CUSTOM_OP_DOMAIN}:" in str(exc) or f"{CUSTOM_OP_DOMAIN}." in str(exc):
+        message += " (it holds effrestore custom ops: re-export with --attention-ops decomposed)"
+    return message
 
 
 def file_digest(path: Path) -> str:

@@ -8,12 +8,13 @@ returns to the system between tiles and a probe measures what one call needs, no
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from effrestore.errors import BackendUnavailableError, ConfigError
 from effrestore.metadata import ModelMeta
-from effrestore.runtime.backends.base import Backend, file_digest, onnx_meta
+from effrestore.runtime.backends.base import Backend, file_digest, load_failure, onnx_meta
 
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
@@ -34,6 +35,18 @@ def _providers(device: str) -> tuple[list, str]:
     return providers, f"cpu:0;gpu:{gpu}"
 
 
+FATAL_ONLY = 4  # ONNX Runtime's log level: its errors arrive as exceptions, with our one-line message
+
+
+def quiet_options(ort: Any) -> Any:
+    """Session options under which ONNX Runtime prints nothing itself (its coloured log lines would break
+    the one-line error contract); the process-wide logger is quieted the same way."""
+    ort.set_default_logger_severity(FATAL_ONLY)
+    options = ort.SessionOptions()
+    options.log_severity_level = FATAL_ONLY
+    return options
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     module = "onnxruntime"
@@ -48,22 +61,16 @@ class OnnxRuntimeBackend(Backend):
                 f"ONNX Runtime here has no {wanted[0]} (available: {', '.join(ort.get_available_providers())}); "
                 "use --device cpu, or install onnxruntime-gpu"
             )
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
+        options = quiet_options(ort)
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # ORT raises its own exception classes (Fail, InvalidGraph, ...)
-            first = str(exc).splitlines()[0]
-            hint = (
-                " (it holds effrestore custom ops: re-export with --attention-ops decomposed)"
-                if "effrestore" in str(exc)
-                else ""
-            )
-            raise BackendUnavailableError(f"{path}: ONNX Runtime cannot load this model: {first}{hint}") from None
+            raise BackendUnavailableError(f"{path}: ONNX Runtime cannot load this model: {load_failure(exc)}") from None
         self.run_options = ort.RunOptions()
+        self.run_options.log_severity_level = FATAL_ONLY
         self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", shrink)
         self.input_name = self.session.get_inputs()[0].name
         props = dict(self.session.get_modelmeta().custom_metadata_map)

@@ -17,7 +17,8 @@ import numpy as np
 
 from effrestore.errors import BackendUnavailableError, ConfigError
 from effrestore.metadata import ModelMeta
-from effrestore.runtime.backends.base import Backend, file_digest, onnx_meta
+from effrestore.printable import library_message
+from effrestore.runtime.backends.base import Backend, allocation_failure, file_digest, load_failure, onnx_meta
 
 KEPT_SHAPES = 3
 HINTS = {"fp32": "f32", "bf16": "bf16"}
@@ -62,13 +63,7 @@ class OpenVinoBackend(Backend):
         try:
             self.model = self.core.read_model(str(path))
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with multi-line messages
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            hint = (
-                " (it holds effrestore custom ops: re-export with --attention-ops decomposed)"
-                if "effrestore" in str(exc)
-                else ""
-            )
-            raise BackendUnavailableError(f"{path}: OpenVINO cannot load this model: {first}{hint}") from None
+            raise BackendUnavailableError(f"{path}: OpenVINO cannot load this model: {load_failure(exc)}") from None
         self.input_name = self.model.inputs[0].get_any_name()
         self.config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
         if threads:
@@ -109,7 +104,13 @@ class OpenVinoBackend(Backend):
             return self._compiled[shape]
         model = self.model.clone()
         model.reshape({self.input_name: list(shape)})
-        request = self.core.compile_model(model, "CPU", self.config).create_infer_request()
+        try:
+            request = self.core.compile_model(model, "CPU", self.config).create_infer_request()
+        except Exception as exc:  # OpenVINO raises RuntimeError with its source location first
+            failure = allocation_failure(self.name, shape, exc)
+            raise failure or BackendUnavailableError(
+                f"OpenVINO cannot compile this model for {shape}: {library_message(exc)}"
+            ) from None
         self._compiled[shape] = request
         while len(self._compiled) > KEPT_SHAPES:
             self._compiled.popitem(last=False)

@@ -1,0 +1,98 @@
+"""What a hostile file puts in a name, in metadata or in a runtime's message reaches the terminal escaped,
+short and with a reason; a model that allocates without bound is a typed error. Real CLI subprocesses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from effrestore.metadata import ModelMeta
+
+from .._models import identity_model
+from .test_hardening import assert_user_error, cli
+
+META = ModelMeta(multiple_of=8, overlap=8, receptive_field=0, tiling="supported")
+ESCAPES = ("\x1b", "\x07", "\x9b")
+
+
+def graph_model(path: Path, nodes: list, initializers: list | None = None, domains: tuple[str, ...] = ()) -> Path:
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [value("input", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [value("output", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        initializer=initializers or [],
+    )
+    opsets = [helper.make_opsetid("", 17), *(helper.make_opsetid(d, 1) for d in domains)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    helper.set_model_props(model, META.to_props())
+    onnx.save(model, str(path))
+    return path
+
+
+def foreign_op_model(path: Path, domain: str) -> Path:
+    return graph_model(path, [helper.make_node("Mystery", ["input"], ["output"], domain=domain)], domains=(domain,))
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    identity_model(tmp_path / "id.onnx")
+    from PIL import Image
+
+    Image.new("RGB", (32, 24)).save(tmp_path / "img.png")
+    return tmp_path
+
+
+def test_escape_sequences_in_a_file_name_are_printed_escaped(folder: Path) -> None:
+    name = "\x1b]0;owned\x07\x1b[2J.png"
+    (folder / name).write_bytes(b"not an image")
+    result = cli("run", name, "-o", "out.png", "--model", "id.onnx", cwd=folder)
+    assert_user_error(result, "\\x1b]0;owned\\x07")
+    assert not any(code in result.stderr for code in ESCAPES), repr(result.stderr)
+
+
+def test_inspect_escapes_and_caps_metadata(folder: Path) -> None:
+    identity_model(folder / "loud.onnx", {"effrestore.title": "\x1b]52;c;ZWNobyBoaQ==\x07" + "x" * 1_000_000})
+    result = cli("inspect", "loud.onnx", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert not any(code in result.stdout for code in ESCAPES), repr(result.stdout[:300])
+    assert "\\x1b]52" in result.stdout and "more characters" in result.stdout
+    assert len(result.stdout) < 20_000
+
+
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+def test_a_runtime_load_error_gives_its_reason_and_no_wrong_advice(folder: Path, backend: str) -> None:
+    foreign_op_model(folder / "foreign.onnx", "com.example")
+    result = cli("run", "img.png", "-o", "o.png", "--model", "foreign.onnx", "--backend", backend, cwd=folder)
+    assert_user_error(result, "cannot load this model", "Mystery")
+    assert "decomposed" not in result.stderr and "core.cpp" not in result.stderr.split("Mystery")[0][-60:]
+    ours = cli("run", "img.png", "-o", "o.png", "--model", str(foreign_op_model(folder / "ours.onnx", "effrestore")),
+               "--backend", backend, cwd=folder)  # fmt: skip
+    assert_user_error(ours, "--attention-ops decomposed")
+
+
+def test_inspect_suggests_decomposing_only_effrestores_own_ops(folder: Path) -> None:
+    foreign_op_model(folder / "foreign.onnx", "com.example")
+    foreign_op_model(folder / "ours.onnx", "effrestore")
+    assert "decomposed" not in cli("inspect", "foreign.onnx", cwd=folder).stdout
+    assert "decomposed" in cli("inspect", "ours.onnx", cwd=folder).stdout
+
+
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+def test_a_model_allocating_100_gb_is_a_typed_error(folder: Path, backend: str) -> None:
+    shape = numpy_helper.from_array(np.array([25_000_000_000], np.int64), "shape")
+    nodes = [
+        helper.make_node("ConstantOfShape", ["shape"], ["huge"]),
+        helper.make_node("ReduceMax", ["huge"], ["peak"], keepdims=0),
+        helper.make_node("Add", ["input", "peak"], ["output"]),
+    ]
+    graph_model(folder / "huge.onnx", nodes, [shape])
+    result = cli("run", "img.png", "-o", "o.png", "--model", "huge.onnx", "--backend", backend, cwd=folder)
+    assert result.returncode == 2, result.stderr
+    assert "internal error" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (folder / "o.png").exists()
