@@ -16,6 +16,12 @@ from pathlib import Path
 
 from effrestore.errors import OutputExistsError
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+PARTIAL_SUFFIX = ".partial"
 TEMP_STEM_BYTES = 200  # of the target's name in the temporary one: with its dots and random part under 255
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -28,8 +34,8 @@ def atomic_path(target: str | os.PathLike[str], *, replace: bool = True) -> Iter
     if `replace`), on error removes it."""
     target = Path(target)
     stem = os.fsencode(target.name)[:TEMP_STEM_BYTES].decode("utf-8", "ignore") or "out"
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".partial", dir=target.parent or ".")
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=PARTIAL_SUFFIX, dir=target.parent or ".")
+    _lock(fd, blocking=True)  # while this process lives: `remove_stale_partials` leaves the file alone
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -41,6 +47,42 @@ def atomic_path(target: str | os.PathLike[str], *, replace: bool = True) -> Iter
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
+
+
+def remove_stale_partials(folder: Path, older_than: float) -> list[Path]:
+    """Removes the temporary files a killed writer left in `folder` (SIGKILL or a power cut skip the
+    cleanup): those modified before `older_than` (a time stamp) that no live process holds locked."""
+    removed = []
+    for candidate in folder.glob(f".*{PARTIAL_SUFFIX}"):
+        try:
+            if not candidate.is_file() or candidate.is_symlink() or candidate.stat().st_mtime >= older_than:
+                continue
+            fd = os.open(candidate, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if _lock(fd, blocking=False):
+                candidate.unlink()
+                removed.append(candidate)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _lock(fd: int, *, blocking: bool) -> bool:
+    """An exclusive advisory lock on `fd` (released when its process ends, however it ends); False when
+    another process holds it. Where there is no flock, nothing is locked and nothing is ever stale."""
+    if fcntl is None:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _mode_for(target: Path) -> int:

@@ -1,7 +1,8 @@
 """Safe ONNX file loading and atomic saving (torch-free; shared by export and runtime).
 
-External data is allowed only inside the model's own folder: a `location` that is absolute or climbs out
-with `..` is refused before any file is opened. Models over 2 GB are saved with external data.
+External data is allowed only inside the model's own folder: a `location` that is absolute, climbs out
+with `..` or names a hard link is refused before any file is opened, wherever in the model (subgraphs
+included) the tensor sits. Models over 2 GB are saved with external data.
 """
 
 from __future__ import annotations
@@ -16,13 +17,33 @@ from effrestore.errors import OnnxModelError, OutputExistsError
 PROTOBUF_LIMIT = 2**31 - 1
 
 
+def _tensors(graph, onnx):  # type: ignore[no-untyped-def]
+    """Every tensor a graph holds: initializers (sparse ones too) and tensor attributes of its nodes, down
+    through every subgraph (If, Loop, Scan bodies), where external data can hide as well."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.TENSOR:
+                yield attribute.t
+            elif attribute.type == onnx.AttributeProto.TENSORS:
+                yield from attribute.tensors
+            elif attribute.type == onnx.AttributeProto.GRAPH:
+                yield from _tensors(attribute.g, onnx)
+            elif attribute.type == onnx.AttributeProto.GRAPHS:
+                for subgraph in attribute.graphs:
+                    yield from _tensors(subgraph, onnx)
+
+
 def _external_locations(model) -> list[str]:  # type: ignore[no-untyped-def]
     onnx = require("onnx", "reading ONNX files")
-    tensors = list(model.graph.initializer)
-    tensors += [a.t for n in model.graph.node for a in n.attribute if a.type == onnx.AttributeProto.TENSOR]
+    graphs = [model.graph, *(onnx.helper.make_graph(f.node, f.name, [], []) for f in model.functions)]
     return [
         entry.value
-        for t in tensors
+        for graph in graphs
+        for t in _tensors(graph, onnx)
         if t.data_location == onnx.TensorProto.EXTERNAL
         for entry in t.external_data
         if entry.key == "location"
@@ -52,6 +73,11 @@ def _read_checked(path: Path):  # type: ignore[no-untyped-def]
             )
         if not target.is_file():
             raise OnnxModelError(f"{path}: external data file {location!r} is missing next to the model")
+        if target.stat().st_nlink > 1:  # a hard link may be another folder's file under a name inside this one
+            raise OnnxModelError(
+                f"{path}: refused: external data file {location!r} is a hard link ({target.stat().st_nlink} names "
+                "for one file, possibly outside the model's folder); replace it with a copy of the data"
+            )
     return model, locations
 
 

@@ -65,6 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _cli("triton-repo", "denoise-gray", "--name", "gray16", "--image-dtype", "uint16", *common)
     _cli("triton-repo", "denoise-color", "--name", "rgb2", "--instances", "2", *common)
     _cli("triton-repo", "denoise-color", "--name", "half", "--strength", "0.5", *common)
+    _cli("triton-repo", "denoise-color", "--name", "tight", *common, "--mem-budget", "120MiB")
     http_port, grpc_port = _free_port(), _free_port()
     workdir = tmp_path_factory.mktemp("server")
     with running_server(repository, PythonEnv.at(Path(ENV)), workdir, http_port=http_port, grpc_port=grpc_port):
@@ -142,10 +143,17 @@ def test_bad_requests_are_client_errors_and_the_server_stays_ready(
     assert httpclient.InferenceServerClient(server.http).is_model_ready("denoise-color")
 
 
+def test_an_image_over_the_entrys_budget_is_a_client_error(server: Server) -> None:
+    with pytest.raises(InferenceServerException) as http_error:
+        _infer(httpclient, server.http, "tight", _photo())
+    assert http_error.value.status() == "400" and "budget" in str(http_error.value), str(http_error.value)
+    assert httpclient.InferenceServerClient(server.http).is_model_ready("tight")
+
+
 def test_every_written_entry_loaded(server: Server) -> None:
     client = httpclient.InferenceServerClient(server.http)
     index = {entry["name"]: entry["state"] for entry in client.get_model_repository_index()}
-    assert index == {"denoise-color": "READY", "gray16": "READY", "rgb2": "READY", "half": "READY"}
+    assert index == {"denoise-color": "READY", "gray16": "READY", "rgb2": "READY", "half": "READY", "tight": "READY"}
     assert not [p for p in server.repository.iterdir() if p.name.startswith(".")]
 
 

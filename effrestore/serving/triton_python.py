@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from effrestore.errors import ConfigError, EffrestoreError, ImageError
+from effrestore.errors import ConfigError, EffrestoreError, ImageError, MemoryBudgetError
 
 CHECK_SIDE = 64  # the image restored to prove an entry's budget can be met
 
@@ -81,10 +81,11 @@ class TritonPythonModel:
         return responses
 
     def _error(self, exc: Exception) -> Any:
-        """The client's mistakes (the image, its options) as INVALID_ARG; the server's own failures as
-        INTERNAL."""
+        """The client's mistakes (the image, its options, an image larger than the entry's memory budget
+        holds) as INVALID_ARG; the server's own failures as INTERNAL."""
         error = self.pb_utils.TritonError
-        code = error.INVALID_ARG if isinstance(exc, (ImageError, ConfigError)) else error.INTERNAL
+        client = isinstance(exc, (ImageError, ConfigError, MemoryBudgetError))
+        code = error.INVALID_ARG if client else error.INTERNAL
         kind = "" if isinstance(exc, EffrestoreError) else f"{type(exc).__name__}: "
         return error(f"effrestore: {kind}{exc}", code)
 

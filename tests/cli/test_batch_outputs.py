@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +77,27 @@ def test_a_resolution_beyond_the_output_format_is_dropped_and_named(folder: Path
         plain = cli("run", "dense.tif", "-o", f"again{suffix}", "--model", "id.onnx", cwd=folder)
         assert "write .tif to keep it" in plain.stderr.replace("\n", " "), plain.stderr
         assert np.array_equal(np.asarray(Image.open(folder / f"out{suffix}")), pixels)
+
+
+def test_half_written_files_of_a_killed_run_are_removed_but_not_a_live_writers(folder: Path) -> None:
+    (folder / "out").mkdir()
+    stale = folder / "out" / ".short.png.k1ll3d.partial"
+    stale.write_bytes(b"\0" * 4096)
+    live = folder / "out" / ".short.png.w0rk1n.partial"
+    live.write_bytes(b"\0" * 4096)
+    for path in (stale, live):
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); "
+         "print('locked', flush=True); time.sleep(120)", str(live)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = cli("run", "in/short.png", "--out-dir", "out", "--model", "id.onnx", cwd=folder)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 0, result.stderr
+    assert "removed 1 half-written file" in result.stderr
+    assert not stale.exists() and live.exists() and (folder / "out" / "short.png").is_file()

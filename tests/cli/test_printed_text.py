@@ -1,8 +1,10 @@
 """What a hostile file puts in a name, in metadata or in a runtime's message reaches the terminal escaped,
-short and with a reason; a model that allocates without bound is a typed error. Real CLI subprocesses."""
+short and with a reason; a model that allocates without bound is a typed error; external data is checked
+wherever it hides. Real CLI subprocesses."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -95,4 +97,49 @@ def test_a_model_allocating_100_gb_is_a_typed_error(folder: Path, backend: str) 
     result = cli("run", "img.png", "-o", "o.png", "--model", "huge.onnx", "--backend", backend, cwd=folder)
     assert result.returncode == 2, result.stderr
     assert "internal error" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (folder / "o.png").exists()
+
+
+def external_tensor(name: str, location: str) -> onnx.TensorProto:
+    tensor = numpy_helper.from_array(np.zeros((1,), np.float32), name)
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "4")):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return tensor
+
+
+def subgraph_data_model(path: Path, location: str) -> Path:
+    """output = input + (If true: a Constant whose tensor is external data at `location`)."""
+    value = helper.make_tensor_value_info
+    branch = helper.make_graph(
+        [helper.make_node("Constant", [], ["zero"], value=external_tensor("z", location))],
+        "branch",
+        [],
+        [value("zero", TensorProto.FLOAT, [1])],
+    )
+    condition = numpy_helper.from_array(np.array(True), "condition")
+    nodes = [
+        helper.make_node("If", ["condition"], ["offset"], then_branch=branch, else_branch=branch),
+        helper.make_node("Add", ["input", "offset"], ["output"]),
+    ]
+    return graph_model(path, nodes, [condition])
+
+
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+def test_external_data_in_a_subgraph_is_checked_too(folder: Path, backend: str) -> None:
+    (folder / "m").mkdir()
+    model = subgraph_data_model(folder / "m" / "sub.onnx", "../../../../etc/passwd")
+    result = cli("run", "img.png", "-o", "o.png", "--model", str(model), "--backend", backend, cwd=folder)
+    assert_user_error(result, "points outside the model's folder")
+
+
+def test_a_hard_linked_data_file_is_refused(folder: Path) -> None:
+    (folder / "m").mkdir()
+    (folder / "secret.bin").write_bytes(b"\0" * 16)
+    os.link(folder / "secret.bin", folder / "m" / "data.bin")
+    model = identity_model(folder / "m" / "linked.onnx", external="data.bin")
+    result = cli("run", "img.png", "-o", "o.png", "--model", str(model), cwd=folder)
+    assert_user_error(result, "hard link")
     assert not (folder / "o.png").exists()

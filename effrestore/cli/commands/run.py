@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from effrestore._atomic import remove_stale_partials
 from effrestore.cli import _options
 from effrestore.cli._errors import EXIT_OVER_BUDGET, print_note, stderr
 from effrestore.errors import ConfigError, EffrestoreError, ImageError
@@ -105,6 +107,15 @@ def make_output_folder(folder: Path) -> None:
         raise ImageError(
             f"{folder}: cannot create this output folder ({exc.strerror}); choose another --out-dir"
         ) from None
+
+
+def clear_interrupted_writes(folders: set[Path], started: float) -> None:
+    """Removes what killed earlier runs left half-written in the output folders (their `.partial` files,
+    older than this run and held by no live writer), saying how many."""
+    for folder in sorted(folders):
+        removed = remove_stale_partials(folder, started)
+        if removed:
+            print_note(f"{folder}: removed {len(removed)} half-written file(s) left by an interrupted earlier run")
 
 
 def check_jobs(jobs: list[tuple[Path, Path]]) -> None:
@@ -204,6 +215,8 @@ def run(
     from effrestore.runtime import Restorer
     from effrestore.zoo import DEFAULT_MODEL
 
+    started = time.time()
+
     if engine is not None and model is not None:
         raise ConfigError("give --model or --engine, not both")
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
@@ -235,6 +248,7 @@ def run(
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
         return
+    clear_interrupted_writes({dst.parent for _, dst in jobs}, started)
     source = str(engine if engine is not None else (model or DEFAULT_MODEL))
     load = {
         "backend": "tensorrt" if engine is not None else backend,
