@@ -22,6 +22,7 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 PARTIAL_SUFFIX = ".partial"
+_open_partials: set[Path] = set()  # this process's temporary files not yet renamed or removed
 TEMP_STEM_BYTES = 200  # of the target's name in the temporary one: with its dots and random part under 255
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -37,6 +38,7 @@ def atomic_path(target: str | os.PathLike[str], *, replace: bool = True) -> Iter
     fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=PARTIAL_SUFFIX, dir=target.parent or ".")
     _lock(fd, blocking=True)  # while this process lives: `remove_stale_partials` leaves the file alone
     tmp_path = Path(tmp)
+    _open_partials.add(tmp_path)
     try:
         yield tmp_path
         os.chmod(tmp_path, _mode_for(target))
@@ -48,7 +50,16 @@ def atomic_path(target: str | os.PathLike[str], *, replace: bool = True) -> Iter
         tmp_path.unlink(missing_ok=True)
         raise
     finally:
+        _open_partials.discard(tmp_path)
         os.close(fd)
+
+
+def remove_open_partials() -> None:
+    """Removes this process's temporary files now: for an exit that cannot wait for the writers to unwind
+    (a termination while a native call holds the interpreter)."""
+    for path in list(_open_partials):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def remove_stale_partials(folder: Path, older_than: float) -> list[Path]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Callable, Sequence
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from effrestore._atomic import remove_open_partials
 from effrestore.errors import EffrestoreError
 from effrestore.printable import library_message, printable
 
@@ -48,9 +50,42 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated
 
 
+TERMINATE_GRACE_S = 3.0  # for the interpreter to unwind after SIGTERM before the watcher ends the process
+
+
+class _TerminationWatch:
+    """Python runs a signal handler only between bytecodes, so a SIGTERM that arrives during one long native
+    call (a runtime's inference) would wait for the call to end. The signal's wake-up byte reaches this
+    thread at once; if the interpreter has not unwound within the grace period, the thread removes the
+    temporary files and ends the process with the status a termination gets."""
+
+    def __init__(self) -> None:
+        self.unwound = threading.Event()
+        read, write = os.pipe()
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, args=(read,), daemon=True, name="sigterm-watch").start()
+
+    def _watch(self, read: int) -> None:
+        while True:
+            signals = os.read(read, 64)
+            if signal.SIGTERM in signals and not self.unwound.wait(TERMINATE_GRACE_S):
+                remove_open_partials()
+                print_error("terminated during a backend call; no output was left half-written")
+                os._exit(EXIT_TERMINATED)
+
+
 def run_cli(command: Callable[..., object], args: Sequence[str] | None) -> int:
     """Runs the click command built from the typer app and returns the process exit code."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    watch = _TerminationWatch()
+    try:
+        return _run_command(command, args)
+    finally:
+        watch.unwound.set()
+
+
+def _run_command(command: Callable[..., object], args: Sequence[str] | None) -> int:
     try:
         code = command(args=args, prog_name="effrestore", standalone_mode=False)
     except EffrestoreError as exc:

@@ -5,10 +5,15 @@ wherever it hides. Real CLI subprocesses."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import onnx
+import psutil
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -143,3 +148,51 @@ def test_a_hard_linked_data_file_is_refused(folder: Path) -> None:
     result = cli("run", "img.png", "-o", "o.png", "--model", str(model), cwd=folder)
     assert_user_error(result, "hard link")
     assert not (folder / "o.png").exists()
+
+
+def endless_loop_model(path: Path) -> Path:
+    """output = input + 0 × (a Loop of 10^12 additions): a call that holds the interpreter for hours."""
+    value = helper.make_tensor_value_info
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["acc", "one"], ["acc_out"])],
+        "body",
+        [value("i", TensorProto.INT64, []), value("cond_in", TensorProto.BOOL, []),
+         value("acc", TensorProto.FLOAT, [1])],
+        [value("cond_out", TensorProto.BOOL, []), value("acc_out", TensorProto.FLOAT, [1])],
+        initializer=[numpy_helper.from_array(np.ones((1,), np.float32), "one")],
+    )  # fmt: skip
+    constants = [
+        numpy_helper.from_array(np.array(10**12, np.int64), "trips"),
+        numpy_helper.from_array(np.array(True), "go"),
+        numpy_helper.from_array(np.zeros((1,), np.float32), "start"),
+        numpy_helper.from_array(np.zeros((1,), np.float32), "nothing"),
+    ]
+    nodes = [
+        helper.make_node("Loop", ["trips", "go", "start"], ["total"], body=body),
+        helper.make_node("Mul", ["total", "nothing"], ["zero"]),
+        helper.make_node("Add", ["input", "zero"], ["output"]),
+    ]
+    return graph_model(path, nodes, constants)
+
+
+def test_sigterm_ends_a_run_stuck_in_one_long_backend_call(folder: Path) -> None:
+    endless_loop_model(folder / "endless.onnx")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "effrestore", "run", "img.png", "-o", "o.png", "--model", "endless.onnx",
+         "--backend", "onnxruntime"],
+        cwd=folder, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        process = psutil.Process(run.pid)
+        deadline = time.monotonic() + 120
+        while process.cpu_times().user < 5 and time.monotonic() < deadline:  # well inside the Loop by then
+            time.sleep(0.5)
+        run.send_signal(signal.SIGTERM)
+        terminated_at = time.monotonic()
+        _, stderr = run.communicate(timeout=30)
+        ended_after = time.monotonic() - terminated_at
+    finally:
+        run.kill()
+    assert run.returncode == 143 and "terminated during a backend call" in stderr, (run.returncode, stderr)
+    assert ended_after < 15, ended_after
+    assert not (folder / "o.png").exists() and not list(folder.glob(".*.partial"))
