@@ -67,11 +67,14 @@ def check_pixels(path: Path, height: int, width: int, max_pixels: int) -> None:
 
 def _from_pillow(path: Path, image: Image.Image) -> np.ndarray:
     """The pixels of an 8-bit (or 16-bit gray) Pillow image as gray, gray+alpha, RGB or RGBA, keeping
-    every sample: CMYK and other colour spaces to RGB, palettes to RGB(A), gray+alpha as two channels."""
+    every sample: CMYK and other colour spaces to RGB, palettes to RGB(A), gray+alpha as two channels, a
+    transparent colour key as alpha."""
     if image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         image = image.convert("RGB")
     elif image.mode in ("P", "PA"):
         image = image.convert("RGBA" if "transparency" in image.info or image.mode == "PA" else "RGB")
+    elif image.mode in ("RGB", "L") and "transparency" in image.info:  # a colour key (PNG tRNS) is alpha
+        image = image.convert("RGBA" if image.mode == "RGB" else "LA")
     elif image.mode in ("1", "L;16"):
         image = image.convert("L")
     elif image.mode in ("I;16", "I;16B", "I;16L"):
@@ -200,7 +203,8 @@ def _png16_pixels(path: Path) -> np.ndarray:
         raise ImageError(f"{path}: the image is corrupt or truncated ({exc})") from None
 
 
-_ORIENT = {  # EXIF orientation -> the array operation that makes the image upright (as ImageOps.exif_transpose)
+# EXIF (and TIFF) orientation -> the array operation that makes the image upright (as ImageOps.exif_transpose)
+ORIENT = {
     2: lambda a: a[:, ::-1],
     3: lambda a: a[::-1, ::-1],
     4: lambda a: a[::-1],
@@ -217,7 +221,7 @@ def _upright_array(path: Path, image: Image.Image, array: np.ndarray) -> tuple[n
     try:
         exif = image.getexif()
         orientation = exif.pop(0x0112, 1)
-        return np.ascontiguousarray(_ORIENT.get(orientation, lambda a: a)(array)), exif.tobytes() if exif else None
+        return np.ascontiguousarray(ORIENT.get(orientation, lambda a: a)(array)), exif.tobytes() if exif else None
     except Exception as exc:  # malformed EXIF, as in `_upright`
         raise ImageError(f"{path}: its EXIF metadata is malformed ({type(exc).__name__}: {exc})") from None
 

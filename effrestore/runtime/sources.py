@@ -19,6 +19,7 @@ import numpy as np
 
 from effrestore.errors import ImageError
 from effrestore.runtime.io import (
+    ORIENT,
     TIFF_SUFFIXES,
     ImageInfo,
     check_pixels,
@@ -136,6 +137,7 @@ class TiffSource:
             page = self._tif.pages.first
             check_pixels(path, page.imagelength, page.imagewidth, limit)
             self.info = ImageInfo("tiff", _tag(page, 34675), None, tiff_dpi(page))
+            self.orientation = _tag(page, 274) if _tag(page, 274) in ORIENT else 1
             self._page, self._layout = page, _Segments.of(path, page, limit)
             self.read_cost = self._layout.read_cost(page)
             first = self._decode_rows(0, 1)  # the converted layout: channels and sample type
@@ -285,14 +287,23 @@ class _Segments:
 
 def _convert(path: Path, page: Any, array: np.ndarray) -> np.ndarray:
     """A TIFF page's samples as gray, gray+alpha, RGB or RGBA: palettes through their colour map, CMYK
-    converted to RGB (alpha kept), white-is-zero inverted; other colour spaces refused. Pixel by pixel, so
+    converted to RGB (alpha kept), white-is-zero inverted, bilevel as 8-bit, float16 widened; other colour
+    spaces and integer types refused. Pixel by pixel, so
     a band converts as the whole page would."""
     import tifffile
 
     photometric = tifffile.PHOTOMETRIC
-    if array.dtype == np.float64:
-        array = array.astype(np.float32)
     kind = page.photometric
+    if array.dtype == bool:  # bilevel: black and white as 0 and 255 (white-is-zero files store ink as 1)
+        ink = array if kind == photometric.MINISWHITE else ~array
+        return np.where(ink, 0, 255).astype(np.uint8)
+    if array.dtype in (np.float64, np.float16):  # float32 holds every float16, and the range of float64 images
+        array = array.astype(np.float32)
+    if array.dtype.kind in "iu" and array.dtype not in (np.uint8, np.uint16):
+        raise ImageError(
+            f"{path}: {array.dtype} samples; effrestore restores 8- and 16-bit unsigned and 32-bit float images, "
+            "and rescaling this range is the user's choice: convert it first (to 16-bit, or float32 in [0, 1])"
+        )
     if kind == photometric.PALETTE:
         colors = np.asarray(page.colormap, np.uint16).T  # (entries, 3); the whole map decides, as every band must
         return colors[array] if (colors % 257).any() else (colors // 257).astype(np.uint8)[array]
@@ -336,12 +347,16 @@ def _open_region_source(path: Path, limit: int, first_frame: bool) -> tuple[Imag
 
 
 def read_whole(path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray, ImageInfo]:
-    """A TIFF or .npy read whole through its region reader (one decoding path for both uses)."""
+    """A TIFF or .npy read whole through its region reader (one decoding path for both uses), turned
+    upright by a TIFF's Orientation tag (the output is written upright, without one)."""
     source, info = _open_region_source(path, limit, first_frame)
     try:
         array = source.rows(0, source.height)
+        orientation = getattr(source, "orientation", 1)
     finally:
         source.close()
+    if orientation != 1:
+        array = np.ascontiguousarray(ORIENT[orientation](array))
     return (array[..., 0] if array.shape[2] == 1 else array), info
 
 
@@ -353,6 +368,11 @@ def open_source(
     path = Path(path)
     if path.suffix.lower() in TIFF_SUFFIXES or path.suffix.lower() == ".npy":
         check_readable(path)
-        return (*_open_region_source(path, pixel_limit(max_pixels), first_frame), True)
+        source, info = _open_region_source(path, pixel_limit(max_pixels), first_frame)
+        if getattr(source, "orientation", 1) == 1:
+            return source, info, True
+        source.close()  # stored turned: rows in display order need the whole page
+        array, info = read_whole(path, pixel_limit(max_pixels), first_frame)
+        return ArraySource(array), info, False
     array, info = read_image(path, max_pixels, first_frame=first_frame)  # checks the path itself
     return ArraySource(array), info, False
