@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from effrestore._atomic import atomic_path
 from effrestore.errors import ImageError
@@ -41,13 +41,17 @@ _limit_lock = threading.Lock()
 
 @dataclass
 class ImageInfo:
-    """What is carried from input to output: ICC profile, EXIF bytes (orientation already applied), DPI."""
+    """What is carried from input to output: ICC profile, EXIF bytes (orientation already applied), DPI,
+    XMP packet, PNG gamma, and text fields (PNG's keywords; TIFF's Artist, Copyright and ImageDescription
+    under PNG's names Author, Copyright, Description)."""
 
     format: str = ""
     icc_profile: bytes | None = None
     exif: bytes | None = None
     dpi: tuple[float, float] | None = None
-    extra: dict = field(default_factory=dict)
+    xmp: bytes | None = None
+    gamma: float | None = None
+    text: dict[str, str] = field(default_factory=dict)
     previews: int = 0  # embedded preview images (a camera JPEG's MPO thumbnails): never written back
 
 
@@ -158,6 +162,7 @@ def _read_pillow(path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray,
                 one_frame(path, getattr(image, "n_frames", 1) - previews, first_frame, "frames")
                 info = ImageInfo(image.format or suffix[1:], image.info.get("icc_profile"), None, image.info.get("dpi"))
                 info.previews = previews
+                _pillow_metadata(image, info)
                 if image.format == "PNG" and png_bit_depth(path) == 16:
                     array, info.exif = _upright_array(path, image, _png16_pixels(path))
                 else:
@@ -175,6 +180,18 @@ def _read_pillow(path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray,
         finally:
             Image.MAX_IMAGE_PIXELS = previous
     return array, info
+
+
+PNG_XMP_KEY = "XML:com.adobe.xmp"  # the iTXt keyword of an XMP packet in PNG
+
+
+def _pillow_metadata(image: Image.Image, info: ImageInfo) -> None:
+    """XMP, gamma and text fields as Pillow reports them (PNG: text chunks, gAMA; JPEG and WebP: XMP)."""
+    text = {k: str(v) for k, v in getattr(image, "text", {}).items()} if image.format == "PNG" else {}
+    xmp = text.pop(PNG_XMP_KEY, None)
+    info.xmp = xmp.encode() if xmp is not None else image.info.get("xmp") or None
+    info.gamma = image.info.get("gamma") if image.format == "PNG" else None
+    info.text = text
 
 
 def _mpo_previews(image: Image.Image) -> int:
@@ -275,11 +292,16 @@ def write_rows(
 
 
 def _storable(info: ImageInfo, path: Path) -> ImageInfo:
-    """`info` without a resolution the output's header cannot store (a forged 4e9 dpi in a TIFF would overflow
-    PNG's pHYs); `dropped_metadata` names it."""
-    if info.dpi and not output_format(path).holds_dpi(info.dpi):
-        return dataclasses.replace(info, dpi=None)
-    return info
+    """`info` without what the output format cannot store as it is (a forged 4e9 dpi would overflow PNG's
+    pHYs; TIFF's text tags are ASCII); `dropped_metadata` names what was left out."""
+    fmt = output_format(path)
+    return dataclasses.replace(
+        info,
+        dpi=info.dpi if fmt.holds_dpi(info.dpi) else None,
+        xmp=info.xmp if "xmp" in fmt.keeps else None,
+        gamma=info.gamma if "gamma" in fmt.keeps else None,
+        text={key: value for key, value in info.text.items() if fmt.holds_text(key, value)},
+    )
 
 
 @contextlib.contextmanager
@@ -325,6 +347,11 @@ def _write_tiff_rows(tmp: Path, shape: tuple[int, ...], dtype: np.dtype, blocks:
     }
     if info.dpi:
         options.update(resolution=tuple(float(d) for d in info.dpi), resolutionunit="INCH")
+    tags = {"Author": 315, "Copyright": 33432}
+    options["extratags"] = [(tags[k], "s", 0, v, True) for k, v in info.text.items() if k in tags]
+    options["description"] = info.text.get("Description")
+    if info.xmp:
+        options["extratags"].append((700, "B", len(info.xmp), info.xmp, True))
     size = int(np.prod(shape)) * dtype.itemsize
     with tifffile.TiffWriter(tmp, bigtiff=size > BIGTIFF_ABOVE) as writer:
         writer.write(_row_bytes(blocks, dtype, shape[0]), shape=shape, dtype=dtype, **options)
@@ -344,6 +371,11 @@ def _write_png16(tmp: Path, array: np.ndarray, info: ImageInfo) -> None:
     if info.dpi:
         per_metre = [round(float(d) / 0.0254) for d in info.dpi]
         chunks += _png_chunk(b"pHYs", struct.pack(">IIB", per_metre[0], per_metre[1], 1))
+    if info.gamma:
+        chunks += _png_chunk(b"gAMA", struct.pack(">I", round(info.gamma * 100_000)))
+    texts = {**info.text, **({PNG_XMP_KEY: info.xmp.decode("utf-8", "replace")} if info.xmp else {})}
+    for key, value in texts.items():  # iTXt: keyword, no compression, no language, UTF-8 text
+        chunks += _png_chunk(b"iTXt", key.encode("latin-1", "replace")[:79] + b"\0\0\0\0\0" + value.encode())
     ihdr_end = 8 + 4 + 4 + 13 + 4  # signature, IHDR length, type, body, CRC
     tmp.write_bytes(encoded[:ihdr_end] + chunks + encoded[ihdr_end:])
 
@@ -362,9 +394,25 @@ def _write_pillow(tmp: Path, suffix: str, array: np.ndarray, info: ImageInfo) ->
         options["exif"] = info.exif
     if info.dpi and "dpi" in keeps:
         options["dpi"] = info.dpi
+    if suffix == ".png":
+        options["pnginfo"] = _png_text(info)
+    elif info.xmp and "xmp" in keeps:
+        options["xmp"] = info.xmp
     if suffix in LOSSY_SUFFIXES:
         options["quality"] = 95
     image.save(tmp, **options)
+
+
+def _png_text(info: ImageInfo) -> PngImagePlugin.PngInfo:
+    """Text fields, the XMP packet (as iTXt) and gamma for Pillow's PNG writer."""
+    chunks = PngImagePlugin.PngInfo()
+    for key, value in info.text.items():
+        chunks.add_itxt(key, value)
+    if info.xmp:
+        chunks.add_itxt(PNG_XMP_KEY, info.xmp.decode("utf-8", "replace"))
+    if info.gamma:
+        chunks.add(b"gAMA", struct.pack(">I", round(info.gamma * 100_000)))
+    return chunks
 
 
 def dropped_metadata(info: ImageInfo, path: Path) -> list[str]:
@@ -374,4 +422,10 @@ def dropped_metadata(info: ImageInfo, path: Path) -> list[str]:
     dropped = [{"icc": "ICC profile", "exif": "EXIF"}[k] for k, v in held.items() if v and k not in fmt.keeps]
     if info.dpi and not fmt.holds_dpi(info.dpi):
         dropped.append("DPI" if "dpi" not in fmt.keeps else f"DPI ({max(info.dpi):.3g}, beyond what {fmt.name} stores)")
+    dropped += [
+        name for name, held in (("XMP", info.xmp), ("gamma", info.gamma)) if held and name.lower() not in fmt.keeps
+    ]
+    lost = [key for key, value in info.text.items() if not fmt.holds_text(key, value)]
+    if lost:
+        dropped.append(f"text fields ({', '.join(lost)})")
     return dropped + [EMBEDDED_PREVIEW] * bool(info.previews)

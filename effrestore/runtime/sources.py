@@ -136,7 +136,7 @@ class TiffSource:
             one_frame(path, len(self._tif.pages), first_frame, "pages")
             page = self._tif.pages.first
             check_pixels(path, page.imagelength, page.imagewidth, limit)
-            self.info = ImageInfo("tiff", _tag(page, 34675), None, tiff_dpi(page))
+            self.info = ImageInfo("tiff", _tag(page, 34675), None, tiff_dpi(page), *tiff_xmp_and_text(page))
             self.orientation = _tag(page, 274) if _tag(page, 274) in ORIENT else 1
             self._page, self._layout = page, _Segments.of(path, page, limit)
             self.read_cost = self._layout.read_cost(page)
@@ -328,6 +328,19 @@ def _convert(path: Path, page: Any, array: np.ndarray) -> np.ndarray:
 def _tag(page: Any, code: int) -> Any:
     tag = page.tags.get(code)
     return None if tag is None else tag.value
+
+
+_TIFF_TEXT = {315: "Author", 33432: "Copyright", 270: "Description"}  # under PNG's keywords
+
+
+def tiff_xmp_and_text(page: Any) -> tuple[bytes | None, None, dict[str, str]]:
+    """The XMP packet and the text tags (Artist, Copyright, ImageDescription; not tifffile's own shape
+    description) in `ImageInfo`'s order: xmp, gamma (TIFF has none), text."""
+    xmp = _tag(page, 700)
+    text = {name: str(_tag(page, code)) for code, name in _TIFF_TEXT.items() if _tag(page, code)}
+    if page.is_shaped or text.get("Description", "").startswith("{"):
+        text.pop("Description", None)
+    return (bytes(xmp) if xmp is not None and len(xmp) else None), None, text
 
 
 def tiff_dpi(page: Any) -> tuple[float, float] | None:

@@ -1,14 +1,17 @@
-"""Sample types, transparency keys and orientations that readers meet in real files: converted without loss
-or refused with a fix, never turned into another picture. Real CLI subprocesses, an identity model."""
+"""Sample types, transparency keys, orientations and metadata that readers meet in real files: converted
+without loss or refused with a fix, never turned into another picture; metadata kept or named.
+Real CLI subprocesses, an identity model."""
 
 from __future__ import annotations
 
+import json
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from .._models import identity_model
 from .test_hardening import assert_user_error, cli
@@ -74,3 +77,41 @@ def test_a_tiff_orientation_is_applied_and_the_output_is_upright(folder: Path, o
     upright = {3: stored[::-1, ::-1], 6: np.rot90(stored, -1), 8: np.rot90(stored, 1)}[orientation]
     assert np.array_equal(out, upright)
     assert 274 not in tifffile.TiffFile(folder / "upright.tif").pages.first.tags
+
+
+def test_text_xmp_and_gamma_are_kept_where_the_format_holds_them_and_named_elsewhere(folder: Path) -> None:
+    chunks = PngImagePlugin.PngInfo()
+    chunks.add_text("Author", "Ann Example")
+    chunks.add_itxt("Comment", "grain kept on purpose, ünïcode")
+    chunks.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    chunks.add(b"gAMA", struct.pack(">I", 45455))
+    pixels = np.random.default_rng(2).integers(0, 255, (12, 16, 3), np.uint8)
+    Image.fromarray(pixels).save(folder / "meta.png", pnginfo=chunks)
+    rows = {}
+    for output in ("same.png", "same.tif", "same.jpg"):
+        result = cli("run", "meta.png", "-o", output, "--model", "rgb.onnx", "--json", cwd=folder)
+        assert result.returncode == 0, result.stderr
+        rows[output] = json.loads(result.stdout)[0]["dropped_metadata"]
+    png = Image.open(folder / "same.png")
+    assert png.text["Author"] == "Ann Example" and png.text["Comment"].endswith("ünïcode")
+    assert "xmpmeta" in png.text["XML:com.adobe.xmp"] and png.info["gamma"] == pytest.approx(0.45455)
+    assert rows["same.png"] == []
+    tags = tifffile.TiffFile(folder / "same.tif").pages.first.tags
+    assert tags["Artist"].value == "Ann Example" and b"xmpmeta" in bytes(tags["XMP"].value)
+    assert rows["same.tif"] == ["gamma", "text fields (Comment)"]
+    assert b"xmpmeta" in (Image.open(folder / "same.jpg").info.get("xmp") or b"")
+    assert rows["same.jpg"] == ["gamma", "text fields (Author, Comment)"]
+
+
+def test_tiff_artist_copyright_and_xmp_reach_a_png(folder: Path) -> None:
+    tifffile.imwrite(
+        folder / "credited.tif",
+        np.zeros((8, 8, 3), np.uint8),
+        photometric="rgb",
+        metadata=None,
+        extratags=[(315, "s", 0, "Bo", True), (33432, "s", 0, "(c) Bo", True), (700, "B", 9, b"<x:xmp/>\n", True)],
+    )
+    result = cli("run", "credited.tif", "-o", "credited.png", "--model", "rgb.onnx", "--json", cwd=folder)
+    assert result.returncode == 0 and json.loads(result.stdout)[0]["dropped_metadata"] == [], result.stderr
+    text = Image.open(folder / "credited.png").text
+    assert text["Author"] == "Bo" and text["Copyright"] == "(c) Bo" and "x:xmp" in text["XML:com.adobe.xmp"]

@@ -21,7 +21,7 @@ import tifffile
 from PIL import Image, ImageOps
 
 from effrestore.errors import ImageError
-from effrestore.runtime.io import _ORIENT, ImageInfo, read_image, write_image
+from effrestore.runtime.io import ORIENT, ImageInfo, read_image, write_image
 
 from .._models import identity_model
 
@@ -108,7 +108,7 @@ def test_exif_orientation_of_16_bit_pixels_matches_pillow(orientation: int) -> N
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", exif=exif.tobytes())
     expected = np.asarray(ImageOps.exif_transpose(Image.open(buffer)))
-    assert np.array_equal(_ORIENT.get(orientation, lambda a: a)(eight), expected)
+    assert np.array_equal(ORIENT.get(orientation, lambda a: a)(eight), expected)
 
 
 def test_16_bit_png_keeps_icc_exif_and_dpi(tmp_path: Path) -> None:
