@@ -7,9 +7,11 @@ traceback instead.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 
 import typer
@@ -75,9 +77,24 @@ class _TerminationWatch:
                 os._exit(EXIT_TERMINATED)
 
 
+class _NoteHandler(logging.Handler):
+    """Libraries' log records (tifffile: "invalid circular reference") as one-line notes."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print_note(f"{record.name}: {record.getMessage()}")
+
+
+def _warnings_as_notes(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    print_note(str(message))
+
+
 def run_cli(command: Callable[..., object], args: Sequence[str] | None) -> int:
-    """Runs the click command built from the typer app and returns the process exit code."""
+    """Runs the click command built from the typer app and returns the process exit code. Whatever the
+    libraries say on the way (Python warnings, log records) is printed as `note:` lines."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if not debug:
+        warnings.showwarning = _warnings_as_notes
+        logging.basicConfig(level=logging.WARNING, handlers=[_NoteHandler()], force=True)
     watch = _TerminationWatch()
     try:
         return _run_command(command, args)

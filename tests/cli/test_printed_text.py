@@ -196,3 +196,41 @@ def test_sigterm_ends_a_run_stuck_in_one_long_backend_call(folder: Path) -> None
     assert run.returncode == 143 and "terminated during a backend call" in stderr, (run.returncode, stderr)
     assert ended_after < 15, ended_after
     assert not (folder / "o.png").exists() and not list(folder.glob(".*.partial"))
+
+
+def png16_with_a_short_icc_chunk(path: Path) -> Path:
+    import struct
+    import zlib
+
+    import imagecodecs
+
+    encoded = imagecodecs.png_encode(np.zeros((8, 8, 3), np.uint16))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    path.write_bytes(encoded[:33] + chunk(b"iCCP", b"x\x00\x00" + zlib.compress(b"short")) + encoded[33:])
+    return path
+
+
+def tiff_with_a_circular_ifd(path: Path) -> Path:
+    import struct
+
+    import tifffile
+
+    tifffile.imwrite(path, np.zeros((8, 8, 3), np.uint8), photometric="rgb")
+    data = bytearray(path.read_bytes())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    entries = struct.unpack("<H", data[ifd : ifd + 2])[0]
+    data[ifd + 2 + 12 * entries : ifd + 6 + 12 * entries] = struct.pack("<I", ifd)  # the next IFD is itself
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("make", [png16_with_a_short_icc_chunk, tiff_with_a_circular_ifd], ids=["libpng", "tifffile"])
+def test_library_warnings_are_one_line_notes(folder: Path, make: object) -> None:
+    source = make(folder / ("odd.png" if "png" in make.__name__ else "odd.tif"))  # type: ignore[operator]
+    result = cli("run", source.name, "-o", f"out{source.suffix}", "--model", "id.onnx", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and all(line.startswith("note: ") for line in lines), result.stderr
