@@ -183,3 +183,15 @@ def test_images_smaller_than_the_ssim_window_are_refused_by_name(tmp_path: Path)
         timeout=120,
     )
     assert result.returncode == 2 and "tiny: 5×5" in result.stderr and "11×11 window" in result.stderr, result.stderr
+
+
+def test_two_models_with_one_file_name_get_rows_of_their_own() -> None:
+    from effrestore.cli.commands.evaluate import method_labels
+
+    models = ["runs/a/model.safetensors", "runs/b/model.safetensors", "denoise-color", "x/m.onnx"]
+    assert method_labels(models) == {
+        "runs/a/model.safetensors": "runs/a/model.safetensors",
+        "runs/b/model.safetensors": "runs/b/model.safetensors",
+        "denoise-color": "denoise-color",
+        "x/m.onnx": "m.onnx",
+    }

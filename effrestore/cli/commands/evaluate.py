@@ -16,6 +16,13 @@ from effrestore.cli._errors import print_note
 from effrestore.errors import ConfigError, MemoryBudgetError
 
 
+def method_labels(models: list[str]) -> dict[str, str]:
+    """Each model's name in the table: its file name, or its path where two models share a file name (two
+    runs' model.safetensors), so no row stands for two models."""
+    names = [Path(model).name for model in models]
+    return {model: name if names.count(name) == 1 else model for model, name in zip(models, names, strict=True)}
+
+
 def _conditions(scale: int, sigma: str | None) -> list:
     """Noise levels for a denoiser (scale 1); the model's own downscaling factor for super-resolution."""
     from effrestore.evaluation import STANDARD_SIGMAS, standard_conditions
@@ -81,8 +88,9 @@ def evaluate(
     if pairs is not None and sigma is not None:
         raise ConfigError("--sigma sets synthetic noise; real pairs bring their own noise (drop --sigma)")
     # the protocol scores whole images: no tiling, so a large image needs a large enough budget
+    labels = method_labels(models)
     restorers = {
-        Path(model).name + (" (ensemble)" if ensemble else ""): Restorer.load(
+        labels[model] + (" (ensemble)" if ensemble else ""): Restorer.load(
             model, backend=backend, tile="none", ensemble=ensemble, mem_budget=mem_budget, precision=precision
         )
         for model in models
