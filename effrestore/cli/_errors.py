@@ -34,13 +34,18 @@ ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Cl
 debug = os.environ.get("EFFRESTORE_DEBUG", "") not in ("", "0")
 
 
+def shown(text: object) -> str:
+    """A name, path or message for rich output: control characters escaped, brackets not read as markup."""
+    return escape(printable(str(text)))
+
+
 def print_error(message: str) -> None:
     """One `error:` line; whatever it quotes from a file or a name is shown escaped, never obeyed."""
-    stderr.print(f"[bold red]error:[/] {escape(printable(message))}", highlight=False, soft_wrap=True)
+    stderr.print(f"[bold red]error:[/] {shown(message)}", highlight=False, soft_wrap=True)
 
 
 def print_note(message: str) -> None:
-    stderr.print(f"note: {escape(printable(message))}", highlight=False, soft_wrap=True)
+    stderr.print(f"note: {shown(message)}", highlight=False, soft_wrap=True)
 
 
 class Terminated(BaseException):

@@ -14,6 +14,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from effrestore.cli import _options
+from effrestore.cli._errors import shown
 from effrestore.errors import EffrestoreError
 from effrestore.runtime.memory import format_bytes
 
@@ -134,7 +135,7 @@ def bench(
 
 
 def print_table(model: str, rows: list[dict]) -> None:
-    table = Table(title=f"bench {model}")
+    table = Table(title=shown(f"bench {model}"))
     for column in ("backend", "precision", "device", "size", "median s", "MP/s", "peak memory"):
         table.add_column(column)
     for row in rows:

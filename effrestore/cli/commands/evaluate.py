@@ -12,7 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from effrestore.cli import _options
-from effrestore.cli._errors import print_note
+from effrestore.cli._errors import print_note, shown
 from effrestore.errors import ConfigError, MemoryBudgetError
 
 
@@ -139,11 +139,11 @@ def evaluate(
         typer.echo(json.dumps(rows, indent=2))
         return
     source = pairs if pairs is not None else data
-    table = Table(title=f"{source} ({len(images)} {'pairs' if pairs is not None else 'images'})")
+    table = Table(title=shown(f"{source} ({len(images)} {'pairs' if pairs is not None else 'images'})"))
     for column in ("method", key, "PSNR (dB)", "SSIM"):
         table.add_column(column)
     for row, result in zip(rows, results, strict=True):
-        table.add_row(row["method"], result.condition.label, f"{row['psnr']:.2f}", f"{row['ssim']:.4f}")
+        table.add_row(shown(row["method"]), result.condition.label, f"{row['psnr']:.2f}", f"{row['ssim']:.4f}")
     Console().print(table)
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from effrestore._lazy import require
+from effrestore.cli._errors import shown
 from effrestore.errors import ExportError
 
 
@@ -80,7 +81,7 @@ def export(
     table.add_column("op")
     table.add_column("count", justify="right")
     for op, count in report.ops.items():
-        table.add_row(op, str(count))
+        table.add_row(shown(op), str(count))
     console.print(table)
     for check in report.checks:
         console.print(f"  parity ({report.verified_on}) {check}")

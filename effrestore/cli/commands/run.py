@@ -12,15 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from effrestore._atomic import remove_stale_partials
 from effrestore.cli import _options
-from effrestore.cli._errors import EXIT_OVER_BUDGET, print_note, stderr
+from effrestore.cli._errors import EXIT_OVER_BUDGET, print_note, shown, stderr
 from effrestore.errors import ConfigError, EffrestoreError, ImageError
-from effrestore.printable import printable
 from effrestore.runtime.batch import restore_row
 from effrestore.runtime.formats import FORMATS, check_output_path
 from effrestore.runtime.io import EMBEDDED_PREVIEW, SUFFIXES
@@ -392,11 +390,6 @@ def restore_jobs(
                 _note_dropped(progress.console, src, dst, tuple(row["dropped_metadata"]))
             progress.advance(files)
     return failures
-
-
-def shown(text: object) -> str:
-    """A name or message for rich: control characters escaped, brackets not read as markup."""
-    return escape(printable(str(text)))
 
 
 def summary_table(title: str, rows: list[dict]) -> Table:
