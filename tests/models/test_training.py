@@ -57,6 +57,7 @@ def held_out_loss(model: torch.nn.Module, cfg: TrainConfig) -> float:
         return torch.nn.functional.l1_loss(model.eval()(inputs), target).item()
 
 
+@pytest.mark.slow  # minutes of CPU training
 def test_loss_drops_and_model_card(tmp_path: Path) -> None:
     cfg = config(100)
     before = held_out_loss(new_state(cfg).model, cfg)  # same seed: the run's initial weights
@@ -79,6 +80,7 @@ def test_super_resolution_run(tmp_path: Path) -> None:
         config(10, task="sr2", crop=40)
 
 
+@pytest.mark.slow
 def test_resume_restores_step_and_optimizer_exactly(tmp_path: Path) -> None:
     cfg = config(20)
     straight = tmp_path / "straight"
