@@ -65,7 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _cli("triton-repo", "denoise-gray", "--name", "gray16", "--image-dtype", "uint16", *common)
     _cli("triton-repo", "denoise-color", "--name", "rgb2", "--instances", "2", *common)
     _cli("triton-repo", "denoise-color", "--name", "half", "--strength", "0.5", *common)
-    _cli("triton-repo", "denoise-color", "--name", "tight", *common, "--mem-budget", "120MiB")
+    _cli("triton-repo", "denoise-color", "--name", "tight", *common, "--mem-budget", "240MiB")
     http_port, grpc_port = _free_port(), _free_port()
     workdir = tmp_path_factory.mktemp("server")
     with running_server(repository, PythonEnv.at(Path(ENV)), workdir, http_port=http_port, grpc_port=grpc_port):
@@ -145,7 +145,7 @@ def test_bad_requests_are_client_errors_and_the_server_stays_ready(
 
 def test_an_image_over_the_entrys_budget_is_a_client_error(server: Server) -> None:
     with pytest.raises(InferenceServerException) as http_error:
-        _infer(httpclient, server.http, "tight", _photo())
+        _infer(httpclient, server.http, "tight", np.zeros((6000, 6000, 3), np.uint8))  # 108 MB in, 108 MB out
     assert http_error.value.status() == "400" and "budget" in str(http_error.value), str(http_error.value)
     assert httpclient.InferenceServerClient(server.http).is_model_ready("tight")
 
