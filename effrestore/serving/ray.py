@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from effrestore._processes import stop_process
 from effrestore.errors import ConfigError, DependencyError
 from effrestore.runtime.batch import restore_row
 
@@ -122,12 +123,7 @@ def _stop(head: subprocess.Popen) -> None:
     ray = _ray()
     if ray.is_initialized():
         ray.shutdown()
-    head.terminate()
-    try:
-        head.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        head.kill()
-        head.wait()
+    stop_process(head)
 
 
 def restore_dataset(dataset: Any, spec: ActorSpec, *, workers: int = 1, cpus_per_worker: float = 1) -> Any:

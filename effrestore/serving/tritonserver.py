@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from effrestore._processes import stop_process
 from effrestore.errors import ConfigError, EffrestoreError
 
 INSTALL_HINT = "python -m venv ENV && ENV/bin/pip install 'numpy<2' nvidia-pytriton effrestore"
@@ -120,12 +121,7 @@ def running_server(
             _wait_ready(process, http_port, startup_seconds, log_path)
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def _wait_ready(process: subprocess.Popen, http_port: int, seconds: float, log_path: Path) -> None:
