@@ -12,34 +12,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import psutil
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from effrestore.metadata import ModelMeta
-
-from .._models import identity_model
+from .._models import external_tensor, graph_model, identity_model
 from .test_hardening import assert_user_error, cli
 
-META = ModelMeta(multiple_of=8, overlap=8, receptive_field=0, tiling="supported")
 ESCAPES = ("\x1b", "\x07", "\x9b")
-
-
-def graph_model(path: Path, nodes: list, initializers: list | None = None, domains: tuple[str, ...] = ()) -> Path:
-    value = helper.make_tensor_value_info
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [value("input", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [value("output", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        initializer=initializers or [],
-    )
-    opsets = [helper.make_opsetid("", 17), *(helper.make_opsetid(d, 1) for d in domains)]
-    model = helper.make_model(graph, opset_imports=opsets)
-    helper.set_model_props(model, META.to_props())
-    onnx.save(model, str(path))
-    return path
 
 
 def foreign_op_model(path: Path, domain: str) -> Path:
@@ -103,16 +83,6 @@ def test_a_model_allocating_100_gb_is_a_typed_error(folder: Path, backend: str) 
     assert result.returncode == 2, result.stderr
     assert "internal error" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (folder / "o.png").exists()
-
-
-def external_tensor(name: str, location: str) -> onnx.TensorProto:
-    tensor = numpy_helper.from_array(np.zeros((1,), np.float32), name)
-    tensor.ClearField("raw_data")
-    tensor.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", "0"), ("length", "4")):
-        entry = tensor.external_data.add()
-        entry.key, entry.value = key, value
-    return tensor
 
 
 def subgraph_data_model(path: Path, location: str) -> Path:
