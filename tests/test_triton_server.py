@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "astronaut-noisy25.png"
 ENV = os.environ.get("EFFRESTORE_TRITON_ENV")
 BUDGET, THREADS = "1GiB", "2"
+TIGHT_BUDGET = "512MiB"  # room for the stub with the model loaded (~190 MiB here, more with a bf16 check)
 
 httpclient = pytest.importorskip("tritonclient.http")
 grpcclient = pytest.importorskip("tritonclient.grpc")
@@ -65,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _cli("triton-repo", "denoise-gray", "--name", "gray16", "--image-dtype", "uint16", *common)
     _cli("triton-repo", "denoise-color", "--name", "rgb2", "--instances", "2", *common)
     _cli("triton-repo", "denoise-color", "--name", "half", "--strength", "0.5", *common)
-    _cli("triton-repo", "denoise-color", "--name", "tight", *common, "--mem-budget", "240MiB")
+    _cli("triton-repo", "denoise-color", "--name", "tight", *common, "--mem-budget", TIGHT_BUDGET)
     http_port, grpc_port = _free_port(), _free_port()
     workdir = tmp_path_factory.mktemp("server")
     with running_server(repository, PythonEnv.at(Path(ENV)), workdir, http_port=http_port, grpc_port=grpc_port):
@@ -145,7 +146,7 @@ def test_bad_requests_are_client_errors_and_the_server_stays_ready(
 
 def test_an_image_over_the_entrys_budget_is_a_client_error(server: Server) -> None:
     with pytest.raises(InferenceServerException) as http_error:
-        _infer(httpclient, server.http, "tight", np.zeros((6000, 6000, 3), np.uint8))  # 108 MB in, 108 MB out
+        _infer(httpclient, server.http, "tight", np.zeros((9000, 9000, 3), np.uint8))  # 243 MB in, 243 MB out
     assert http_error.value.status() == "400" and "budget" in str(http_error.value), str(http_error.value)
     assert httpclient.InferenceServerClient(server.http).is_model_ready("tight")
 
@@ -163,3 +164,23 @@ def test_triton_serve_prints_the_loopback_command(server: Server) -> None:
     assert result.returncode == 0, result.stderr
     assert "bin/tritonserver" in result.stdout and "--http-address=127.0.0.1" in result.stdout
     assert f"--model-repository={server.repository.resolve()}" in result.stdout
+
+
+def test_an_entry_that_cannot_load_is_named_in_the_startup_error(tmp_path: Path) -> None:
+    """An entry whose budget was edited below the model's own footprint stops the server; the error says which
+    entry and why, not only the status tables Triton prints last."""
+    if not ENV:
+        pytest.skip("EFFRESTORE_TRITON_ENV names no environment with nvidia-pytriton (see the README)")
+    from effrestore.serving.tritonserver import PythonEnv, ServerError, running_server
+
+    repository = tmp_path / "repository"
+    _cli("triton-repo", "denoise-color", "--name", "starved", "--python-env", ENV, "-o", str(repository))
+    config = repository / "starved" / "config.pbtxt"
+    unbudgeted = 'key: "mem_budget"\n    value {\n      string_value: ""'
+    assert unbudgeted in config.read_text()
+    config.write_text(config.read_text().replace(unbudgeted, unbudgeted[:-1] + '8MiB"'))
+    with (
+        pytest.raises(ServerError, match=r"(?s)errors in the log:.*starved.*budget"),
+        running_server(repository, PythonEnv.at(Path(ENV)), tmp_path, http_port=_free_port(), grpc_port=_free_port()),
+    ):
+        pass

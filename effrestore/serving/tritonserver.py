@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -124,13 +125,21 @@ def running_server(
             stop_process(process)
 
 
+def _log_summary(log: str, tail_chars: int = 3000) -> str:
+    """The log's error lines (Triton writes them as `E<date> ...`: a model that failed to load says why
+    there, long before the status tables at the end) followed by its tail."""
+    errors = [line for line in log.splitlines() if re.match(r"E\d{4} ", line)]
+    listed = "errors in the log:\n" + "\n".join(errors) + "\n...\n" if errors else ""
+    return listed + log[-tail_chars:]
+
+
 def _wait_ready(process: subprocess.Popen, http_port: int, seconds: float, log_path: Path) -> None:
     """Polls the readiness endpoint until it answers 200, the process exits or `seconds` pass."""
     deadline = time.monotonic() + seconds
     url = f"http://127.0.0.1:{http_port}/v2/health/ready"
     while True:
         if process.poll() is not None:
-            raise ServerError(f"tritonserver exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+            raise ServerError(f"tritonserver exited with {process.returncode}:\n{_log_summary(log_path.read_text())}")
         with (
             contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
             urllib.request.urlopen(url, timeout=2) as answer,
