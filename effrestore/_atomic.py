@@ -8,6 +8,7 @@ writing the same new file, exactly one succeeds and the other gets `OutputExists
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import tempfile
@@ -24,9 +25,6 @@ except ImportError:  # Windows
 PARTIAL_SUFFIX = ".partial"
 _open_partials: set[Path] = set()  # this process's temporary files not yet renamed or removed
 TEMP_STEM_BYTES = 200  # of the target's name in the temporary one: with its dots and random part under 255
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK  # what open() would give a new file (mkstemp's own files are 0600)
 
 
 @contextlib.contextmanager
@@ -101,7 +99,22 @@ def _mode_for(target: Path) -> int:
     try:
         return stat.S_IMODE(target.stat().st_mode)
     except OSError:
-        return FILE_MODE
+        return new_file_mode()
+
+
+@functools.cache
+def new_file_mode() -> int:
+    """What open() gives a new file under the process umask (mkstemp's own files are 0600). Linux reports
+    the umask in /proc; elsewhere it is read by setting it, once, on first use rather than at import."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _move_without_replacing(tmp_path: Path, target: Path) -> None:
@@ -113,7 +126,7 @@ def _move_without_replacing(tmp_path: Path, target: Path) -> None:
         ) from None
     except OSError:  # a file system without hard links: claim the name exclusively, then move over the claim
         try:
-            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, new_file_mode()))
         except FileExistsError:
             raise OutputExistsError(f"{target}: already exists; pass --overwrite to replace it") from None
         os.replace(tmp_path, target)

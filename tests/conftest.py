@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,20 @@ from effrestore.models import build_model, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every cache the tests fill (memory fits, precision verdicts, engines) in a folder of the test run's, and
+    the CLI subprocesses inherit it: the suite never reads or writes the user's cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    previous = os.environ.get("EFFRESTORE_CACHE_DIR")
+    os.environ["EFFRESTORE_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        del os.environ["EFFRESTORE_CACHE_DIR"]
+    else:
+        os.environ["EFFRESTORE_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")

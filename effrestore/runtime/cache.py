@@ -1,15 +1,15 @@
-"""Small JSON caches in the user cache folder (memory fits, precision verdicts): keyed entries, written
+"""The one cache root, and the small JSON caches in it (memory fits, precision verdicts): keyed entries, written
 atomically, read through one validating loader, and never required: an unreadable file, or an entry its
 schema refuses (wrong types, values out of range, a number too large to be real), only costs a
 re-measurement, never a run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import platform
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +19,8 @@ from typing import Any, Generic, TypeVar
 
 import platformdirs
 
+from effrestore._atomic import atomic_path
+
 T = TypeVar("T")
 _lock = threading.Lock()
 
@@ -27,9 +29,14 @@ class BadEntry(ValueError):
     """A cache entry that its schema refuses."""
 
 
-def user_cache_dir() -> Path:
-    """The folder of every effrestore cache (memory fits, precision verdicts, engines, runtime caches)."""
-    return Path(platformdirs.user_cache_dir("effrestore"))
+CACHE_DIR_VARIABLE = "EFFRESTORE_CACHE_DIR"
+
+
+def cache_root(sub: str = "") -> Path:
+    """The folder of every effrestore cache (memory fits, precision verdicts, engines, runtime caches), or
+    its subfolder `sub`: `EFFRESTORE_CACHE_DIR` when set, else the platform's user cache folder."""
+    root = os.environ.get(CACHE_DIR_VARIABLE) or platformdirs.user_cache_dir("effrestore")
+    return Path(root) / sub if sub else Path(root)
 
 
 @cache
@@ -77,7 +84,7 @@ class CacheFile(Generic[T]):
 
     @property
     def path(self) -> Path:
-        return user_cache_dir() / self.name
+        return cache_root() / self.name
 
     def get(self, key: str) -> T | None:
         entry = _read(self.path).get(key)
@@ -104,14 +111,10 @@ class CacheFile(Generic[T]):
                 entries.pop(key, None)
             else:
                 entries[key] = entry
-            try:
+            with contextlib.suppress(OSError):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.name}.", suffix=".partial")
-                with os.fdopen(handle, "w") as out:
-                    json.dump(entries, out, indent=1)
-                os.replace(temporary, self.path)
-            except OSError:
-                pass
+                with atomic_path(self.path) as temporary:
+                    temporary.write_text(json.dumps(entries, indent=1))
 
 
 def _read(path: Path) -> dict[str, Any]:

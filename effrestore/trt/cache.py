@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 
 from effrestore._atomic import atomic_path
 from effrestore.errors import EngineError
-from effrestore.runtime.cache import user_cache_dir
+from effrestore.runtime.cache import cache_root
 from effrestore.trt.manifest import BuilderOptions, Plugin, manifest_path
 from effrestore.trt.profiles import Profile
 
@@ -28,7 +28,7 @@ LOCK_TIMEOUT_S = 4 * 3600  # a large engine can take an hour to build; waiting l
 
 
 def default_cache_dir() -> Path:
-    return user_cache_dir() / "engines"
+    return cache_root("engines")
 
 
 def cache_key(

@@ -20,7 +20,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from effrestore._atomic import atomic_path
-from effrestore.runtime.cache import user_cache_dir
+from effrestore.runtime.cache import cache_root
 
 LOCK_TIMEOUT_S = 60.0  # a store is a few MB written once; waiting longer means a stuck worker: skip it
 
@@ -35,7 +35,7 @@ class CacheEnvironment:
 
 
 def default_cache_dir() -> Path:
-    return user_cache_dir() / "tensorrt-rtx-runtime"
+    return cache_root("tensorrt-rtx-runtime")
 
 
 def cache_file_name(engine_sha256: str, environment: CacheEnvironment) -> str:

@@ -27,11 +27,11 @@ def folder(tmp_path: Path) -> Path:
 
 
 def cached_env(folder: Path) -> dict[str, str]:
-    return {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
+    return {**os.environ, "EFFRESTORE_CACHE_DIR": str(folder / "cache")}
 
 
 def fits_file(folder: Path) -> Path:
-    return folder / "cache" / "effrestore" / "memory-fits.json"
+    return folder / "cache" / "memory-fits.json"
 
 
 def set_tag(path: Path, code: int, value: int) -> None:

@@ -225,7 +225,7 @@ def test_debug_shows_the_traceback(folder: Path) -> None:
     ],
 )
 def test_a_corrupt_fit_cache_is_measured_again(folder: Path, corrupt: object) -> None:
-    env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
+    env = {**os.environ, "EFFRESTORE_CACHE_DIR": str(folder / "cache")}
     first = cli("run", "img.png", "-o", "a.png", "--model", "id.onnx", "--mem-budget", "4GiB", cwd=folder, env=env)
     assert first.returncode == 0, first.stderr
     (fits,) = (folder / "cache").rglob("memory-fits.json")
@@ -238,9 +238,9 @@ def test_a_corrupt_fit_cache_is_measured_again(folder: Path, corrupt: object) ->
 
 
 def test_a_whole_cache_file_that_is_not_an_object_is_ignored(folder: Path) -> None:
-    env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
-    (folder / "cache" / "effrestore").mkdir(parents=True)
-    (folder / "cache" / "effrestore" / "memory-fits.json").write_text("[1, 2")
+    env = {**os.environ, "EFFRESTORE_CACHE_DIR": str(folder / "cache")}
+    (folder / "cache").mkdir(parents=True)
+    (folder / "cache" / "memory-fits.json").write_text("[1, 2")
     result = cli("run", "img.png", "-o", "a.png", "--model", "id.onnx", cwd=folder, env=env)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
 

@@ -9,11 +9,13 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from effrestore.runtime.cache import CacheFile
+from effrestore.runtime.cache import CacheFile, cache_root
 from effrestore.runtime.planner import FITS, CallFit
 from effrestore.runtime.precision import VERDICTS
 
@@ -37,18 +39,18 @@ verdict_entries = st.one_of(st.fixed_dictionaries({"agrees": numbers, "psnr_db":
 @contextmanager
 def cache_holding(cache: CacheFile, entry: object) -> Iterator[CacheFile]:
     """`cache` with `entry` stored under the key "k", in a cache folder of its own."""
-    previous = os.environ.get("XDG_CACHE_HOME")
+    previous = os.environ.get("EFFRESTORE_CACHE_DIR")
     with tempfile.TemporaryDirectory() as folder:
-        os.environ["XDG_CACHE_HOME"] = folder
+        os.environ["EFFRESTORE_CACHE_DIR"] = folder
         try:
-            cache.path.parent.mkdir(parents=True)
+            cache.path.parent.mkdir(parents=True, exist_ok=True)
             cache.path.write_text(json.dumps({"k": entry}))
             yield cache
         finally:
             if previous is None:
-                del os.environ["XDG_CACHE_HOME"]
+                del os.environ["EFFRESTORE_CACHE_DIR"]
             else:
-                os.environ["XDG_CACHE_HOME"] = previous
+                os.environ["EFFRESTORE_CACHE_DIR"] = previous
 
 
 @FAST
@@ -83,3 +85,15 @@ def test_a_bad_entry_is_dropped_and_a_good_one_replaces_it() -> None:
         assert cache.get("k") == (True, 61.5)
         cache.drop("k")
         assert cache.get("k") is None and json.loads(cache.path.read_text()) == {}
+
+
+def test_one_variable_moves_every_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from effrestore.trt import cache as engine_cache
+    from effrestore.trt import runtime_cache
+
+    monkeypatch.setenv("EFFRESTORE_CACHE_DIR", str(tmp_path))
+    folders = [FITS.path.parent, VERDICTS.path.parent, engine_cache.default_cache_dir().parent,
+               runtime_cache.default_cache_dir().parent]  # fmt: skip
+    assert folders == [tmp_path] * 4
+    monkeypatch.delenv("EFFRESTORE_CACHE_DIR")
+    assert cache_root() != tmp_path and cache_root().name == "effrestore"

@@ -147,7 +147,7 @@ def test_first_use_check_refuses_disagreement_and_caches_the_verdict(
 ) -> None:
     """A candidate whose output disagrees with its fp32 reference (here: another model's weights, so the
     disagreement is real) is refused; the verdict is cached, and a second check does not run the reference."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("EFFRESTORE_CACHE_DIR", str(tmp_path))
     opened = []
 
     def reference() -> OpenVinoBackend:
@@ -216,13 +216,13 @@ def cancelling_model(path: Path) -> Path:
 
 @pytest.mark.skipif(not NATIVE_BF16, reason="needs a CPU with native bf16")
 def test_first_use_check_falls_back_when_bf16_disagrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("EFFRESTORE_CACHE_DIR", str(tmp_path / "cache"))
     path = cancelling_model(tmp_path / "cancelling.onnx")
     backend = open_backend(path, "openvino", None, 2, precision="bf16")
     assert backend.precision == "fp32" and "bf16 disagreed with fp32" in (backend.note or "")
     x = np.random.default_rng(0).random((1, 3, 16, 16), np.float32)
     assert np.abs(backend.run(x) - x).max() < 1e-3, "the fall-back runs fp32"
-    checks = json.loads((tmp_path / "cache" / "effrestore" / "precision-checks.json").read_text())
+    checks = json.loads((tmp_path / "cache" / "precision-checks.json").read_text())
     assert [entry["agrees"] for entry in checks.values()] == [False]
     again = open_backend(path, "openvino", None, 2, precision="bf16")
     assert again.precision == "fp32" and again.note == backend.note, "the cached verdict is reused"

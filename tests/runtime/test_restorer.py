@@ -82,7 +82,7 @@ def test_dtypes_channels_alpha_and_stats(models_dir: Path) -> None:
 
 def cold_cache(folder: Path) -> dict[str, str]:
     """The environment with an empty user cache folder: the run must calibrate, inside its budget."""
-    return {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
+    return {**os.environ, "EFFRESTORE_CACHE_DIR": str(folder / "cache")}
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="peak RSS via /proc")
