@@ -1,6 +1,6 @@
 """The bf16 record a shipped model carries: what bf16 inference costs in validation PSNR against fp32.
 
-`--precision auto` runs bf16 only for a model whose record says it tolerates it (see `runtime.precision`).
+`--precision auto` runs bf16 only for a model whose record says it tolerates it (see `runtime.backends.openvino`).
 The record is measured with OpenVINO's bf16 kernels, on the model's own validation protocol
 (`evaluation.standard_conditions`); it keeps the worst condition's change, so a model that loses
 at one noise level is not called tolerant because it gains at another. The record is about numerics (inputs

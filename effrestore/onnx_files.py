@@ -50,7 +50,7 @@ def _external_locations(model) -> list[str]:  # type: ignore[no-untyped-def]
     ]
 
 
-def _read_checked(path: Path):  # type: ignore[no-untyped-def]
+def read_checked(path: Path):  # type: ignore[no-untyped-def]
     """The model proto without its external data, and the data files' locations, each checked to be a file
     inside the model's folder."""
     onnx = require("onnx", "reading ONNX files")
@@ -83,7 +83,7 @@ def _read_checked(path: Path):  # type: ignore[no-untyped-def]
 
 def external_data_files(path: str | os.PathLike[str]) -> list[str]:
     """The external data files of an ONNX model, relative to its folder (what must travel with it)."""
-    _, locations = _read_checked(Path(path))
+    _, locations = read_checked(Path(path))
     return sorted(set(locations))
 
 
@@ -91,7 +91,7 @@ def load_onnx(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
     """Loads an ONNX model; external data must live inside the model's folder."""
     onnx = require("onnx", "reading ONNX files")
     path = Path(path)
-    model, locations = _read_checked(path)
+    model, locations = read_checked(path)
     if locations:
         onnx.external_data_helper.load_external_data_for_model(model, str(path.parent.resolve()))
     return model

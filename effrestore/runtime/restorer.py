@@ -12,6 +12,7 @@ import numpy as np
 
 from effrestore.errors import ConfigError, ImageError, TileError
 from effrestore.metadata import ModelMeta
+from effrestore.model_file import ModelFile
 from effrestore.runtime import planner
 from effrestore.runtime.backends import Backend, open_backend
 from effrestore.runtime.blending import BandBlender
@@ -143,7 +144,8 @@ class _Job:
 
 
 class Restorer:
-    """A loaded model plus its tiling and memory policy. Safe to share between threads."""
+    """A loaded model plus its tiling and memory policy. Safe to share between threads; a context manager
+    (`with Restorer.load(...) as restorer:`) whose exit closes the backend."""
 
     def __init__(
         self,
@@ -171,7 +173,7 @@ class Restorer:
     @classmethod
     def load(
         cls,
-        source: str | Path,
+        source: str | Path | ModelFile,
         backend: str = "auto",
         device: str | None = None,
         mem_budget: str | int | None = None,
@@ -191,23 +193,19 @@ class Restorer:
         shipped gray denoiser gains 0.1 dB at σ=25) at 8× the time; the peak grows by one output tile.
         `backend` "auto" runs ONNX files in OpenVINO on the CPU when it is installed (else ONNX Runtime);
         `precision` "auto" runs bf16 only where the CPU and the model's bf16 record allow it (see
-        `effrestore.runtime.precision`); `restorer.backend.note` says why a request was not followed.
+        `effrestore.runtime.backends.openvino`); `restorer.backend.note` says why a request was not followed.
         `strength` blends each output pixel with its input: 0 returns the input, 1 the model's output, in
         between keeps some of the input's grain (denoisers and other same-size models only)."""
-        from effrestore.zoo import require_entry
-
-        if not isinstance(source, (str, Path)):
+        if not isinstance(source, (str, Path, ModelFile)):
             raise ConfigError(f"Restorer.load takes a model path or shipped model name, got {type(source).__name__}")
-        path = Path(source)
-        if not path.exists():
-            path = require_entry(str(source)).onnx
+        model = ModelFile.resolve(source, meta=meta)
         tile_value = _parse_tile(tile)
         if tile_overlap is not None and tile_overlap < 0:
             raise ConfigError(f"tile overlap must be >= 0, got {tile_overlap}")
         budget = parse_budget(mem_budget)
         check_threads(threads)
         check_strength(strength)
-        opened = open_backend(path, backend, device, threads, meta, precision)
+        opened = open_backend(model, backend, device, threads, precision)
         if isinstance(tile_value, int) and tile_value % opened.meta.multiple_of:
             raise ConfigError(f"tile {tile_value} must be a multiple of {opened.meta.multiple_of} for this model")
         return cls(
@@ -219,6 +217,16 @@ class Restorer:
             ensemble=ensemble,
             strength=strength,
         )
+
+    def close(self) -> None:
+        """Frees the backend (sessions, compiled shapes, device memory); the restorer runs nothing after."""
+        self.backend.close()
+
+    def __enter__(self) -> Restorer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def last_stats(self) -> RestoreStats | None:
@@ -379,7 +387,7 @@ class Restorer:
         planner.check_headroom(tracker.current(), smallest_band, budget, decoded)
         fit = self.memory_fit(budget - smallest_band)
         ladder = self.backend.tile_sizes()
-        max_batch = 1 if ladder else 8  # an engine's profiles are built for batch 1
+        max_batch = self.backend.max_batch() or 8
         layout = planner.Layout(ph, pw, self.overlap, m)
         chosen = planner.plan(
             fit, layout, buffers, budget, self.tile, tracker.current(), ladder=ladder, max_batch=max_batch

@@ -19,8 +19,13 @@ from effrestore.metadata import ModelMeta
 from effrestore.runtime import Restorer
 from effrestore.runtime.backends import open_backend
 from effrestore.runtime.backends.onnxruntime import OnnxRuntimeBackend
-from effrestore.runtime.backends.openvino import OpenVinoBackend, cpu_capabilities
-from effrestore.runtime.precision import AGREEMENT_DB, bf16_agrees, choose_precision
+from effrestore.runtime.backends.openvino import (
+    AGREEMENT_DB,
+    OpenVinoBackend,
+    bf16_agrees,
+    choose_precision,
+    cpu_capabilities,
+)
 from tests.export.test_parity import tiny
 
 SLOW_KINDS = ["mdta", "linear_sa", "gsa", "stt", "sagan"]  # none and glmha: the session's shared models

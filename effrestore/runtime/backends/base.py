@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import abc
-import hashlib
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from effrestore.errors import ConfigError, InternalError, TileError
-from effrestore.metadata import METADATA_PREFIX, ModelMeta
+from effrestore.errors import InternalError, TileError
+from effrestore.metadata import ModelMeta
 from effrestore.printable import library_message
 from effrestore.runtime.memory import MemoryTracker, PeakTracker, return_freed_memory
 
 
 class Backend(abc.ABC):
-    """Runs a model on batches of tiles. Subclasses implement `_run`; `run` validates around it."""
+    """Runs a model on batches of tiles. Subclasses implement `_run` and the `open(request)` classmethod the
+    registry calls; `run` validates around `_run`. A backend is a context manager: `close` frees what it holds."""
 
     name: str = ""
     module: str = ""  # the runtime's Python module, whose version keys what was measured with it
@@ -27,6 +26,7 @@ class Backend(abc.ABC):
         self.meta = meta
         self.device = device
         self.model_id = model_id  # content hash: keys the memory-fit cache
+        self.closed = False
 
     @property
     def runtime_version(self) -> str:
@@ -46,6 +46,22 @@ class Backend(abc.ABC):
         self.release()
         return_freed_memory()
 
+    def close(self) -> None:
+        """Frees what the backend holds (sessions, compiled models, device memory); it runs nothing after.
+        Subclasses free their own runtime objects and call this."""
+        self.release()
+        self.closed = True
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def max_batch(self) -> int | None:
+        """The most tiles one call takes (an engine's profiles fix it), or None for any number."""
+        return None
+
     def tile_sizes(self) -> tuple[int, ...] | None:
         """The only tile sizes the model accepts (an engine's profiles), or None for any multiple_of size."""
         return None
@@ -63,6 +79,8 @@ class Backend(abc.ABC):
         """float32 N×C_in×H×W -> float32 N×C_out×(s·H)×(s·W)."""
 
     def run(self, batch: np.ndarray) -> np.ndarray:
+        if self.closed:
+            raise InternalError(f"{self.name}: the backend was closed")
         if batch.dtype != np.float32 or batch.ndim != 4 or batch.shape[1] != self.meta.in_channels:
             raise InternalError(
                 f"{self.name}: expected float32 N×{self.meta.in_channels}×H×W, got {batch.dtype} {batch.shape}"
@@ -111,23 +129,3 @@ def load_failure(exc: BaseException) -> str:
     if f"{CUSTOM_OP_DOMAIN}:" in str(exc) or f"{CUSTOM_OP_DOMAIN}." in str(exc):
         message += " (it holds effrestore custom ops: re-export with --attention-ops decomposed)"
     return message
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
-def onnx_meta(path: Path, props: dict[str, str], given: ModelMeta | None) -> ModelMeta:
-    """The model contract from an ONNX file's `effrestore.*` properties, or the one the caller supplied."""
-    if given is not None:
-        return given
-    if not any(key.startswith(METADATA_PREFIX) for key in props):
-        raise ConfigError(
-            f"{path}: the model has no effrestore.* metadata (scale, channels, multiple_of); export it with "
-            "`effrestore export`, or pass meta=ModelMeta(...) to Restorer.load"
-        )
-    return ModelMeta.from_props(props, path)

@@ -14,7 +14,9 @@ import numpy as np
 
 from effrestore.errors import BackendUnavailableError, ConfigError
 from effrestore.metadata import ModelMeta
-from effrestore.runtime.backends.base import Backend, file_digest, load_failure, onnx_meta
+from effrestore.model_file import ModelFile
+from effrestore.runtime.backends.base import Backend, load_failure
+from effrestore.runtime.backends.registry import OpenRequest, register_backend
 
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
@@ -47,12 +49,28 @@ def quiet_options(ort: Any) -> Any:
     return options
 
 
+@register_backend(
+    "onnxruntime",
+    kinds=("onnx",),
+    devices=("cpu", "cuda", "tensorrt"),
+    priority=20,
+    requires="onnxruntime",
+    install="'onnxruntime': pip install onnxruntime",
+)
 class OnnxRuntimeBackend(Backend):
-    name = "onnxruntime"
     module = "onnxruntime"
 
-    def __init__(self, path: Path, device: str = "cpu", threads: int | None = None, meta: ModelMeta | None = None):
+    @classmethod
+    def open(cls, request: OpenRequest) -> Backend:
+        return cls(request.model, request.device or "cpu", request.threads)
+
+    def __init__(
+        self, source: ModelFile | Path, device: str = "cpu", threads: int | None = None, meta: ModelMeta | None = None
+    ) -> None:
         import onnxruntime as ort
+
+        model = ModelFile.resolve(source, meta=meta)
+        path = model.path
 
         providers, shrink = _providers(device)
         wanted = PROVIDERS[device.partition(":")[0]]
@@ -73,8 +91,11 @@ class OnnxRuntimeBackend(Backend):
         self.run_options.log_severity_level = FATAL_ONLY
         self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", shrink)
         self.input_name = self.session.get_inputs()[0].name
-        props = dict(self.session.get_modelmeta().custom_metadata_map)
-        super().__init__(onnx_meta(path, props, meta), device, file_digest(path))
+        super().__init__(model.meta, device, model.digest)
+
+    def close(self) -> None:
+        super().close()
+        self.session = None  # ONNX Runtime frees a session (and its arena) when the last reference goes
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch}, self.run_options)[0]

@@ -4,24 +4,41 @@ OpenVINO's CPU plugin is the fastest engine for these networks on x86 CPUs (abou
 arena-less session at 256²-512², at under half its peak memory). Static shapes compile to faster code than
 a dynamic profile, and a tiled run uses one or two shapes (full tiles, a smaller last batch), so the few
 most recent compiled models are kept.
+
+Precision: bf16 roughly halves the arithmetic on CPUs that run it natively, but its accuracy is a property of
+the model *and* the CPU's kernels (OpenVINO's bf16 MatMul differs between CPUs with AMX and those with only
+AVX512-BF16, and has produced corrupted output on some). So `auto` takes bf16 only when (1) the CPU runs it
+natively, (2) the model carries a bf16 record (`ModelMeta.bf16_psnr_delta`, measured on validation images
+when the model was shipped) within `BF16_TOLERANCE_DB`, and (3) on this CPU and OpenVINO version, bf16
+output agrees with fp32 on a probe tile; the verdict is cached like the memory fit.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from effrestore.assets import sample_image
 from effrestore.errors import BackendUnavailableError, ConfigError
 from effrestore.metadata import ModelMeta
+from effrestore.model_file import ModelFile
 from effrestore.printable import library_message
-from effrestore.runtime.backends.base import Backend, allocation_failure, file_digest, load_failure, onnx_meta
+from effrestore.runtime.backends.base import Backend, allocation_failure, load_failure
+from effrestore.runtime.backends.registry import OpenRequest, register_backend
+from effrestore.runtime.cache import BadEntry, CacheFile, number
 
 KEPT_SHAPES = 3
 HINTS = {"fp32": "f32", "bf16": "bf16"}
+BF16_TOLERANCE_DB = 0.05  # largest validation-PSNR loss of bf16 against fp32 that `auto` accepts
+AGREEMENT_DB = 40.0  # PSNR of the bf16 output against the fp32 output on the probe tile
+PROBE_SIDE = 128
+PROBE_SIGMA = 25 / 255
 
 
 def cpu_capabilities() -> tuple[str, ...]:
@@ -43,19 +60,123 @@ def runtime_version() -> str:
     return str(ov.get_version())
 
 
+@dataclass(frozen=True)
+class PrecisionChoice:
+    precision: str  # "fp32" or "bf16": what to compile
+    note: str | None = None  # why a request was not followed, for the user
+
+
+def choose_precision(requested: str, meta: ModelMeta, capabilities: tuple[str, ...]) -> PrecisionChoice:
+    """What the OpenVINO backend compiles for a checked `--precision` request, given the CPU's capabilities."""
+    native = "BF16" in capabilities
+    if requested == "fp32":
+        return PrecisionChoice("fp32")
+    if requested == "bf16":
+        if not native:
+            raise BackendUnavailableError(
+                f"this CPU has no native bf16 (OpenVINO reports {', '.join(capabilities) or 'nothing'}); "
+                "use --precision fp32 or auto"
+            )
+        if meta.bf16_psnr_delta is None:
+            return PrecisionChoice("bf16", "the model has no bf16 record; running bf16 as asked")
+        return PrecisionChoice("bf16")
+    if not native:
+        return PrecisionChoice("fp32")
+    if meta.bf16_psnr_delta is None:
+        return PrecisionChoice("fp32", "fp32: the model has no bf16 record (ship it with one to allow bf16)")
+    if meta.bf16_psnr_delta < -BF16_TOLERANCE_DB:
+        return PrecisionChoice("fp32", f"fp32: bf16 cost this model {-meta.bf16_psnr_delta:.2f} dB on validation")
+    return PrecisionChoice("bf16")
+
+
+def probe_tile(channels: int) -> np.ndarray:
+    """A noisy real photo crop: what a denoiser sees, with a fixed seed so every check is the same."""
+    clean = sample_image(channels, PROBE_SIDE, PROBE_SIDE)
+    noise = np.random.default_rng(0).normal(0, PROBE_SIGMA, clean.shape).astype(np.float32)
+    return clean + noise
+
+
+def agreement_db(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """PSNR (dB, peak 1) of `candidate` against `reference`; inf when equal, 0 for non-finite output."""
+    if not np.isfinite(candidate).all():
+        return 0.0
+    mse = float(np.mean((reference.astype(np.float64) - candidate.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
+
+
+def _parse_verdict(entry: dict) -> tuple[bool, float]:
+    """A cached verdict: whether bf16 agreed, and the agreement in dB (inf when the outputs were equal)."""
+    agrees = entry["agrees"]
+    if not isinstance(agrees, bool):
+        raise BadEntry(f"agrees must be true or false, got {agrees!r}")
+    return agrees, number(entry["psnr_db"], 0.0, float("inf"), "psnr_db")
+
+
+VERDICTS = CacheFile("precision-checks.json", _parse_verdict)
+
+
+def bf16_agrees(bf16: Backend, fp32: Callable[[], Backend], key: str) -> tuple[bool, float]:
+    """Whether `bf16` matches an fp32 run of the same model on the probe tile, and the agreement in dB.
+    The verdict is cached under `key` (model × CPU × runtime version); `fp32` opens the reference only
+    when the check has to run."""
+    cached = VERDICTS.get(key)
+    if cached is not None:
+        return cached
+    tile = probe_tile(bf16.meta.in_channels)
+    score = agreement_db(fp32().run(tile), bf16.run(tile))
+    bf16.hand_back_memory()  # the probe tile's compiled shape and the reference are garbage now
+    agrees = score >= AGREEMENT_DB
+    VERDICTS.put(key, {"agrees": agrees, "psnr_db": score})
+    return agrees, score
+
+
+@register_backend(
+    "openvino",
+    kinds=("onnx",),
+    devices=("cpu",),
+    precisions=("fp32", "bf16"),
+    priority=30,  # about 2× ONNX Runtime on the shipped models on the CPU
+    requires="openvino",
+    install="'openvino': pip install openvino, or use --backend onnxruntime",
+)
 class OpenVinoBackend(Backend):
-    name = "openvino"
     module = "openvino"
+
+    @classmethod
+    def open(cls, request: OpenRequest) -> Backend:
+        """OpenVINO at the precision the policy allows, bf16 only after it agreed with fp32 on this machine."""
+        model, device, threads = request.model, request.device or "cpu", request.threads
+        opened = cls(model, device, threads)
+        choice = choose_precision(request.precision, opened.meta, cpu_capabilities())
+        opened.note = choice.note
+        if choice.precision == "fp32":
+            return opened
+        opened.use_precision("bf16")
+        if opened.precision != "bf16":
+            opened.note = "OpenVINO compiled fp32: this CPU does not run bf16 for this model"
+            return opened
+        key = f"{opened.model_id}:{cpu_name()}:openvino {runtime_version()}"
+        agrees, score = bf16_agrees(opened, lambda: cls(model, device, threads), key)
+        if not agrees:
+            opened.use_precision("fp32")
+            opened.note = (
+                f"bf16 disagreed with fp32 on this CPU ({score:.1f} dB on the probe tile, under "
+                f"{AGREEMENT_DB:.0f} dB); running fp32"
+            )
+        return opened
 
     def __init__(
         self,
-        path: Path,
+        source: ModelFile | Path,
         device: str = "cpu",
         threads: int | None = None,
         meta: ModelMeta | None = None,
         precision: str = "fp32",
     ) -> None:
         import openvino as ov
+
+        model = ModelFile.resolve(source, meta=meta)
+        path = model.path
 
         if device != "cpu":
             raise ConfigError(f"the openvino backend runs on the CPU, not {device!r}; use --backend onnxruntime")
@@ -70,7 +191,7 @@ class OpenVinoBackend(Backend):
             self.config["INFERENCE_NUM_THREADS"] = threads
         self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._lock = threading.Lock()  # an infer request serves one call at a time
-        super().__init__(onnx_meta(path, self._framework_props(), meta), device, file_digest(path))
+        super().__init__(model.meta, device, model.digest)
         self.use_precision(precision)
 
     def use_precision(self, precision: str) -> None:
@@ -88,14 +209,6 @@ class OpenVinoBackend(Backend):
             chosen = compiled.get_property("INFERENCE_PRECISION_HINT")
             self._compiled.clear()  # compiled only to ask: a shape is compiled when a call needs it
         self.precision = "bf16" if chosen == ov.Type.bf16 else "fp32"
-
-    def _framework_props(self) -> dict[str, str]:
-        """The ONNX file's metadata_props, which OpenVINO keeps under rt_info['framework']."""
-        info = self.model.get_rt_info()
-        if "framework" not in info:
-            return {}
-        framework = info["framework"]
-        return {key: framework[key].astype(str) for key in framework}
 
     def _request(self, shape: tuple[int, ...]) -> Any:
         """The infer request compiled for `shape`, compiling it (and dropping the oldest) when new."""
@@ -123,6 +236,10 @@ class OpenVinoBackend(Backend):
     def release(self) -> None:
         with self._lock:
             self._compiled.clear()
+
+    def close(self) -> None:
+        super().close()
+        self.model = None
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:

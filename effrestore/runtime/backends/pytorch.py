@@ -9,7 +9,9 @@ import numpy as np
 
 from effrestore._lazy import require
 from effrestore.errors import BackendUnavailableError, ConfigError
-from effrestore.runtime.backends.base import Backend, file_digest
+from effrestore.model_file import ModelFile
+from effrestore.runtime.backends.base import Backend
+from effrestore.runtime.backends.registry import OpenRequest, register_backend
 from effrestore.runtime.memory import MemoryTracker
 
 
@@ -39,12 +41,25 @@ class CudaMemoryTracker:
         return int(self.cuda.max_memory_allocated(self.device))
 
 
+@register_backend(
+    "torch",
+    kinds=("checkpoint",),
+    devices=("cpu", "cuda"),
+    priority=10,
+    requires="torch",
+    install="'torch': pip install torch",
+    wrong_kind=lambda model: f"the torch backend runs checkpoints (.safetensors/.pth), not {model.suffix}",
+)
 class TorchBackend(Backend):
-    name = "torch"
     module = "torch"
 
-    def __init__(self, path: Path, device: str = "cpu", threads: int | None = None) -> None:
+    @classmethod
+    def open(cls, request: OpenRequest) -> Backend:
+        return cls(request.model, request.device or "cpu", request.threads)
+
+    def __init__(self, source: ModelFile | Path, device: str = "cpu", threads: int | None = None) -> None:
         torch = require("torch", "the torch backend")
+        model = ModelFile.resolve(source, prefer="checkpoint")
         from effrestore.models.checkpoints import load_checkpoint
 
         if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
@@ -54,13 +69,19 @@ class TorchBackend(Backend):
         if threads:
             torch.set_num_threads(threads)
         self.torch = torch
-        self.model = load_checkpoint(path).to(device).eval()
-        super().__init__(self.model.meta, device, file_digest(path))
+        self.model = load_checkpoint(model.path).to(device).eval()
+        super().__init__(self.model.meta, device, model.digest)
 
     def memory_tracker(self) -> MemoryTracker:
         if self.device.startswith("cuda"):
             return CudaMemoryTracker(self.torch, self.device)
         return super().memory_tracker()
+
+    def close(self) -> None:
+        super().close()
+        self.model = None
+        if self.device.startswith("cuda"):
+            self.torch.cuda.empty_cache()
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         with self.torch.inference_mode():

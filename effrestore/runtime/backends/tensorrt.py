@@ -11,6 +11,7 @@ without a GPU has none in its manifest), and the measured peak counts the device
 from __future__ import annotations
 
 import re
+import shlex
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ import numpy as np
 
 from effrestore._lazy import require
 from effrestore.errors import BackendUnavailableError, ConfigError, TileError
-from effrestore.runtime.backends.base import Backend, file_digest
+from effrestore.model_file import ModelFile
+from effrestore.runtime.backends.base import Backend
+from effrestore.runtime.backends.registry import OpenRequest, register_backend
 from effrestore.runtime.memory import AllocationTracker
 from effrestore.trt.doctor import diagnose
 from effrestore.trt.environment import local_gpus
@@ -107,9 +110,28 @@ class _Cuda:
     def synchronize(self) -> None:
         self.call(self.rt.cudaStreamSynchronize(self.stream))
 
+    def destroy(self) -> None:
+        """Frees the stream; nothing runs on this object after."""
+        self.call(self.rt.cudaStreamDestroy(self.stream))
 
+
+def _build_first(model: ModelFile) -> str:
+    command = shlex.join(["effrestore", "build", str(model.path), "-o", str(model.path.with_suffix(".plan"))])
+    return f"the TensorRT backend runs engines; build one with `{command}`, or run this file with --backend onnxruntime"
+
+
+@register_backend(
+    "tensorrt",
+    kinds=("engine",),
+    devices=("cuda",),
+    priority=10,
+    requires=None,  # which TensorRT (or TensorRT for RTX) the engine needs is in its manifest: checked on open
+    wrong_kind=_build_first,
+)
 class TensorRTBackend(Backend):
-    name = "tensorrt"
+    @classmethod
+    def open(cls, request: OpenRequest) -> Backend:
+        return cls(request.model.path, request.device)
 
     def __init__(self, path: Path, device: str | None = None) -> None:
         device = device or "cuda:0"
@@ -136,7 +158,7 @@ class TensorRTBackend(Backend):
         self.profile = -1
         self.lock = threading.Lock()  # one execution context: calls from several threads take turns
         self.context_memory = (0, 0)  # (pointer, size)
-        super().__init__(self.manifest.model, device or "cuda:0", file_digest(path))
+        super().__init__(self.manifest.model, device, ModelFile.at(path).digest)
 
     def memory_tracker(self) -> AllocationTracker:
         """Device memory: the engine plus the context memory and I/O buffers this backend allocates."""
@@ -190,6 +212,21 @@ class TensorRTBackend(Backend):
 
     def release(self) -> None:
         self.save_runtime_cache()
+
+    def max_batch(self) -> int:
+        """The largest batch any profile takes (`effrestore build --max-batch`)."""
+        return max(profile.max[0] for profile in self.manifest.profiles)
+
+    def close(self) -> None:
+        """Saves the runtime cache, frees the context memory and the stream, then drops the engine."""
+        with self.lock:
+            super().close()
+            pointer, size = self.context_memory
+            if pointer:
+                self.cuda.free(pointer, size)
+            self.context_memory = (0, 0)
+            self.context = self.engine = None
+            self.cuda.destroy()
 
     def _execute(self, batch: np.ndarray) -> np.ndarray:
         self._activate(self._select_profile(batch.shape))
