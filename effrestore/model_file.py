@@ -96,11 +96,16 @@ class ModelFile:
         return self.sha256[:16]
 
     def proto(self, *, with_weights: bool = True) -> Any:
-        """The ONNX ModelProto through the safe loader (external data only from inside the model's folder)."""
-        self._require("onnx")
+        """The ONNX ModelProto through the safe loader (external data only from inside the model's folder),
+        parsed once: treat it as read-only."""
+        return self._loaded if with_weights else self._checked[0]
+
+    @cached_property
+    def _loaded(self) -> Any:
         from effrestore.onnx_files import load_onnx
 
-        return load_onnx(self.path) if with_weights else self._checked[0]
+        self._require("onnx")
+        return load_onnx(self.path)
 
     @cached_property
     def _checked(self) -> tuple[Any, list[str]]:
@@ -162,6 +167,29 @@ class ModelFile:
         inputs = [i.name for i in graph.input if i.name not in initializers]
         return inputs[0], graph.output[0].name
 
+    @cached_property
+    def plugins(self) -> tuple[Any, ...]:
+        """The TensorRT plugins the model needs (`trt.manifest.Plugin`: its effrestore custom-op nodes, or what
+        the engine was built with), sorted by name."""
+        from effrestore.trt.manifest import Plugin
+        from effrestore.trt.onnx_support import PLUGIN_DOMAIN
+
+        if self.kind == "engine":
+            return tuple(self.manifest.plugins)
+        found = {
+            Plugin(node.op_type, _string_attribute(node, "plugin_namespace"), _string_attribute(node, "plugin_version"))
+            for node in self._graph.graph.node
+            if node.domain == PLUGIN_DOMAIN
+        }
+        return tuple(sorted(found, key=lambda plugin: plugin.name))
+
     def _require(self, kind: Kind) -> None:
         if self.kind != kind:
             raise ConfigError(f"{self.path}: expected one of the {KIND_NAMES[kind]}, got a {self.kind} file")
+
+
+def _string_attribute(node: Any, name: str) -> str:
+    for attribute in node.attribute:
+        if attribute.name == name:
+            return attribute.s.decode()
+    raise ConfigError(f"node {node.name} ({node.op_type}) lacks the {name!r} attribute; re-export the model")

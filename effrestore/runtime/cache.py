@@ -1,4 +1,4 @@
-"""The one cache root, and the small JSON caches in it (memory fits, precision verdicts): keyed entries, written
+"""The small JSON caches under the cache root (memory fits, precision verdicts): keyed entries, written
 atomically, read through one validating loader, and never required: an unreadable file, or an entry its
 schema refuses (wrong types, values out of range, a number too large to be real), only costs a
 re-measurement, never a run."""
@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import platform
 import threading
 from collections.abc import Callable
@@ -17,9 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import platformdirs
-
 from effrestore._atomic import atomic_path
+from effrestore.cache_root import cache_root
 
 T = TypeVar("T")
 _lock = threading.Lock()
@@ -27,16 +25,6 @@ _lock = threading.Lock()
 
 class BadEntry(ValueError):
     """A cache entry that its schema refuses."""
-
-
-CACHE_DIR_VARIABLE = "EFFRESTORE_CACHE_DIR"
-
-
-def cache_root(sub: str = "") -> Path:
-    """The folder of every effrestore cache (memory fits, precision verdicts, engines, runtime caches), or
-    its subfolder `sub`: `EFFRESTORE_CACHE_DIR` when set, else the platform's user cache folder."""
-    root = os.environ.get(CACHE_DIR_VARIABLE) or platformdirs.user_cache_dir("effrestore")
-    return Path(root) / sub if sub else Path(root)
 
 
 @cache

@@ -19,14 +19,12 @@ from typing import Any
 
 from effrestore import __version__
 from effrestore._atomic import atomic_path
-from effrestore.errors import EngineError
-from effrestore.metadata import ModelMeta
-from effrestore.onnx_files import load_onnx
+from effrestore.errors import ConfigError, EngineError
+from effrestore.model_file import ModelFile
 from effrestore.trt.cache import EngineCache, cache_key, copy_engine
 from effrestore.trt.environment import Gpu, local_gpus
 from effrestore.trt.flavours import Flavour, choose_flavour
-from effrestore.trt.manifest import BuilderOptions, EngineManifest, Plugin, manifest_path, read_manifest
-from effrestore.trt.onnx_support import PLUGIN_DOMAIN
+from effrestore.trt.manifest import BuilderOptions, EngineManifest, manifest_path, read_manifest
 from effrestore.trt.precision import PrecisionPolicy, precision_policy
 from effrestore.trt.profiles import DEFAULT_TILES, Profile, tile_ladder
 from effrestore.trt.tensor_limits import within_limit
@@ -41,42 +39,15 @@ class BuildResult:
     from_cache: bool
 
 
-@dataclass(frozen=True)
-class OnnxFacts:
-    """What the build needs to know about the ONNX file, read without TensorRT."""
-
-    sha256: str
-    meta: ModelMeta
-    input_name: str
-    output_name: str
-    plugins: tuple[Plugin, ...]
-
-
-def onnx_facts(path: Path) -> OnnxFacts:
-    model = load_onnx(path)
-    if len(model.graph.input) != 1 or len(model.graph.output) != 1:
-        raise EngineError(f"{path}: effrestore engines take one image input and one output")
-    props = {p.key: p.value for p in model.metadata_props}
-    plugins = {
-        Plugin(node.op_type, _string_attribute(node, "plugin_namespace"), _string_attribute(node, "plugin_version"))
-        for node in model.graph.node
-        if node.domain == PLUGIN_DOMAIN
-    }
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return OnnxFacts(
-        digest,
-        ModelMeta.from_props(props, path),
-        model.graph.input[0].name,
-        model.graph.output[0].name,
-        tuple(sorted(plugins, key=lambda p: p.name)),
-    )
-
-
-def _string_attribute(node: Any, name: str) -> str:
-    for attribute in node.attribute:
-        if attribute.name == name:
-            return attribute.s.decode()
-    raise EngineError(f"node {node.name} ({node.op_type}) lacks the {name!r} attribute; re-export the model")
+def check_onnx(model: ModelFile) -> ModelFile:
+    """`model` when it is an ONNX file an engine can be built from: one image input, one output."""
+    if model.kind != "onnx":
+        raise ConfigError(f"{model.path}: give an ONNX file (export one with `effrestore export`)")
+    graph = model.proto(with_weights=False).graph
+    initializers = {t.name for t in graph.initializer}
+    if len([i for i in graph.input if i.name not in initializers]) != 1 or len(graph.output) != 1:
+        raise EngineError(f"{model.path}: effrestore engines take one image input and one output")
+    return model
 
 
 @dataclass(frozen=True)
@@ -108,7 +79,7 @@ def build_target(target: str = "auto", capabilities: Sequence[str] = (), onnx_hi
 
 
 def build_engine(
-    onnx_path: str | Path,
+    source: str | Path | ModelFile,
     output: str | Path,
     *,
     tiles: Sequence[int] | None = None,
@@ -123,16 +94,17 @@ def build_engine(
     compute_capabilities: Sequence[str] = (),
     log: Log = lambda _: None,
 ) -> BuildResult:
-    """Builds (or takes from the engine cache) the engine for `onnx_path` and writes `output` + manifest.
+    """Builds (or takes from the engine cache) the engine for an ONNX file (a path, a shipped model's name or a
+    `ModelFile`) and writes `output` + manifest.
     `target`: auto, tensorrt or tensorrt-rtx; `compute_capabilities` (TensorRT-RTX): e.g. ("8.6", "8.9"),
     default the flavour's set."""
-    onnx_path, output = Path(onnx_path), Path(output)
+    facts = check_onnx(ModelFile.resolve(source))
+    onnx_path, output = facts.path, Path(output)
     builder = builder or BuilderOptions()
-    facts = onnx_facts(onnx_path)
     profiles = [profile] if profile is not None else tile_ladder(facts.meta, tiles or DEFAULT_TILES, max_batch)
     for p in profiles:
         p.validate(facts.meta)
-    profiles = within_limit(profiles, onnx_path, facts.meta, log)
+    profiles = within_limit(profiles, facts, log)
     where = build_target(target, compute_capabilities, str(onnx_path))
     flavour, version, gpu = where.flavour, where.version, where.gpu
     flavour.check_request(builder, tuple(compute_capabilities))
@@ -169,7 +141,7 @@ def build_engine(
             f"building with {flavour.name} {version} on {machine} for compute capability "
             f"{', '.join(where.capabilities)} ({len(profiles)} profile(s), {precision})"
         )
-        plan_bytes = _build_plan(onnx_path, facts, profiles, policy, builder, timing_cache, where, passes)
+        plan_bytes = _build_plan(facts, profiles, policy, builder, timing_cache, where, passes)
         runs_here = gpu is not None and flavour.runs_on(
             where.capabilities, gpu.compute_capability, builder.hardware_compat
         )
@@ -182,8 +154,8 @@ def build_engine(
             tensorrt_version=version,
             gpu_name=gpu.name if gpu else None,
             compute_capabilities=where.capabilities,
-            input_name=facts.input_name,
-            output_name=facts.output_name,
+            input_name=facts.io_names[0],
+            output_name=facts.io_names[1],
             profiles=tuple(profiles),
             device_memory=tuple(memory),
             precision=precision,
@@ -202,23 +174,26 @@ def build_engine(
 
 
 @contextlib.contextmanager
-def _prepared_onnx(onnx_path: Path, passes: Sequence[str]) -> Any:
+def _prepared_onnx(model: ModelFile, passes: Sequence[str]) -> Any:
     """The ONNX to parse: as given, or converted by `passes` into a temporary file (never beside the input)."""
     if not passes:
-        yield onnx_path
+        yield model.path
         return
+    import onnx
+
     from effrestore.export.passes import apply_passes
     from effrestore.onnx_files import save_onnx
 
     with tempfile.TemporaryDirectory(prefix="effrestore-build-") as folder:
-        converted = Path(folder) / f"{onnx_path.stem}.onnx"
-        save_onnx(apply_passes(load_onnx(onnx_path), list(passes)), converted)
+        converted = Path(folder) / f"{model.path.stem}.onnx"
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model.proto())  # the passes rewrite their input; the ModelFile's proto stays as read
+        save_onnx(apply_passes(copy, list(passes)), converted)
         yield converted
 
 
 def _build_plan(
-    onnx_path: Path,
-    facts: OnnxFacts,
+    facts: ModelFile,
     profiles: Sequence[Profile],
     policy: PrecisionPolicy,
     options: BuilderOptions,
@@ -232,7 +207,8 @@ def _build_plan(
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if policy.strongly_typed else 0
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
-    with _prepared_onnx(onnx_path, passes) as prepared:
+    onnx_path = facts.path
+    with _prepared_onnx(facts, passes) as prepared:
         parsed = parser.parse_from_file(str(prepared))
     if not parsed:
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -257,7 +233,7 @@ def _build_plan(
                 layer.set_output_type(output_index, trt.float32)
     for p in profiles:
         optimization_profile = builder.create_optimization_profile()
-        optimization_profile.set_shape(facts.input_name, p.min, p.opt, p.max)
+        optimization_profile.set_shape(facts.io_names[0], p.min, p.opt, p.max)
         config.add_optimization_profile(optimization_profile)
     cache_file = Path(timing_cache) if timing_cache else None
     if cache_file is not None:

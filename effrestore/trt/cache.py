@@ -19,8 +19,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from effrestore._atomic import atomic_path
+from effrestore.cache_root import cache_root
 from effrestore.errors import EngineError
-from effrestore.runtime.cache import cache_root
 from effrestore.trt.manifest import BuilderOptions, Plugin, manifest_path
 from effrestore.trt.profiles import Profile
 

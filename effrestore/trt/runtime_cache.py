@@ -20,7 +20,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from effrestore._atomic import atomic_path
-from effrestore.runtime.cache import cache_root
+from effrestore.cache_root import cache_root
 
 LOCK_TIMEOUT_S = 60.0  # a store is a few MB written once; waiting longer means a stuck worker: skip it
 

@@ -8,12 +8,11 @@ reason, instead of failing it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from effrestore.errors import EngineError
-from effrestore.metadata import ModelMeta
+from effrestore.model_file import ModelFile
 from effrestore.trt.profiles import Profile
 
 TENSOR_LIMIT = 2**31 - 1
@@ -21,12 +20,14 @@ PROBE_SIDES = (32, 48, 64)  # rounded up to the model's multiple_of
 Log = Callable[[str], None]
 
 
-def largest_tensor(onnx_path: Path, meta: ModelMeta) -> Callable[[int, int, int], int]:
+def largest_tensor(file: ModelFile) -> Callable[[int, int, int], int]:
     """elements(batch, height, width) -> the predicted element count of the model's largest tensor."""
     import onnx
     import onnxruntime as ort
 
-    model = onnx.load(str(onnx_path))
+    meta = file.meta
+    model = onnx.ModelProto()
+    model.CopyFrom(file.proto())  # through the safe loader; the copy gets every intermediate as an output
     known = {value.name for value in model.graph.output}
     for node in model.graph.node:
         model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in node.output if name and name not in known)
@@ -49,10 +50,10 @@ def largest_tensor(onnx_path: Path, meta: ModelMeta) -> Callable[[int, int, int]
     return elements
 
 
-def within_limit(profiles: Sequence[Profile], onnx_path: Path, meta: ModelMeta, log: Log) -> list[Profile]:
+def within_limit(profiles: Sequence[Profile], model: ModelFile, log: Log) -> list[Profile]:
     """The profiles whose largest tensor TensorRT accepts; each dropped one is logged with its size."""
     try:
-        elements = largest_tensor(onnx_path, meta)
+        elements = largest_tensor(model)
     except Exception as exc:  # a model ONNX Runtime cannot run (custom ops): TensorRT's own check remains
         log(f"cannot predict tensor sizes in ONNX Runtime ({type(exc).__name__}); profiles not checked against 2³¹")
         return list(profiles)

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from effrestore.cache_root import cache_root
 from effrestore.runtime.backends.openvino import VERDICTS
-from effrestore.runtime.cache import CacheFile, cache_root
+from effrestore.runtime.cache import CacheFile
 from effrestore.runtime.planner import FITS, CallFit
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,17 +9,17 @@ import pytest
 from onnx import helper
 
 from effrestore.errors import ConfigError, EngineError
-from effrestore.export import build_engine
 from effrestore.export.custom_ops import DOMAIN
-from effrestore.trt.builder import onnx_facts
+from effrestore.model_file import ModelFile
+from effrestore.trt.builder import build_engine
 from effrestore.trt.manifest import Plugin
 
 from .conftest import META, graph_model
 
 
 def test_onnx_facts(tmp_path: Path, identity_onnx: Path) -> None:
-    facts = onnx_facts(identity_onnx)
-    assert (facts.input_name, facts.output_name, facts.plugins) == ("input", "output", ())
+    facts = ModelFile.at(identity_onnx)
+    assert (*facts.io_names, facts.plugins) == ("input", "output", ())
     assert facts.meta == META and len(facts.sha256) == 64
     nodes = [
         helper.make_node("MDTA", ["input"], ["a"], domain=DOMAIN, plugin_namespace="effrestore", plugin_version="1"),
@@ -28,7 +28,7 @@ def test_onnx_facts(tmp_path: Path, identity_onnx: Path) -> None:
     ]
     path = tmp_path / "plugins.onnx"
     onnx.save(graph_model(nodes, extra_opsets={DOMAIN: 1}), path)
-    assert onnx_facts(path).plugins == (Plugin("GLMHA", "effrestore", "1"), Plugin("MDTA", "effrestore", "1"))
+    assert ModelFile.at(path).plugins == (Plugin("GLMHA", "effrestore", "1"), Plugin("MDTA", "effrestore", "1"))
 
 
 def test_bad_requests_fail_before_tensorrt_is_needed(tmp_path: Path, identity_onnx: Path) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from effrestore.export import build_engine, export_onnx
+from effrestore.export import export_onnx
 from effrestore.models import build_model
+from effrestore.trt.builder import build_engine
 from effrestore.trt.doctor import diagnose
 from effrestore.trt.environment import Gpu
 from effrestore.trt.flavours import TENSORRT_RTX

@@ -14,6 +14,7 @@ import torch
 
 from effrestore.errors import EngineError
 from effrestore.export import export_onnx
+from effrestore.model_file import ModelFile
 from effrestore.models import build_model
 from effrestore.runtime import Restorer
 from effrestore.trt.profiles import tile_ladder
@@ -35,7 +36,7 @@ def measured_largest(path: Path, channels: int, height: int, width: int) -> int:
 def test_prediction_matches_a_run_at_another_size(models_dir: Path, model: str) -> None:
     path = models_dir / f"{model}.onnx"
     meta = Restorer.load(path).meta
-    assert largest_tensor(path, meta)(1, 128, 96) == measured_largest(path, meta.in_channels, 128, 96)
+    assert largest_tensor(ModelFile.at(path))(1, 128, 96) == measured_largest(path, meta.in_channels, 128, 96)
 
 
 def test_a_profile_over_the_limit_is_dropped_and_said(tmp_path: Path) -> None:
@@ -44,8 +45,8 @@ def test_a_profile_over_the_limit_is_dropped_and_said(tmp_path: Path) -> None:
     export_onnx(model, tmp_path / "sagan.onnx", verify_parity=False)
     meta = Restorer.load(tmp_path / "sagan.onnx").meta
     said: list[str] = []
-    kept = within_limit(tile_ladder(meta, (64, 512)), tmp_path / "sagan.onnx", meta, said.append)
+    kept = within_limit(tile_ladder(meta, (64, 512)), ModelFile.at(tmp_path / "sagan.onnx"), said.append)
     assert [p.max_tile for p in kept] == [64]
     assert len(said) == 1 and "up to 512²" in said[0] and "2³¹" in said[0]
     with pytest.raises(EngineError, match="smaller tiles"):
-        within_limit(tile_ladder(meta, (512,)), tmp_path / "sagan.onnx", meta, said.append)
+        within_limit(tile_ladder(meta, (512,)), ModelFile.at(tmp_path / "sagan.onnx"), said.append)

@@ -9,11 +9,14 @@ from typing import Annotated
 import typer
 
 from effrestore.errors import ConfigError
+from effrestore.model_file import ModelFile
 from effrestore.runtime.memory import parse_bytes
 
 
 def build(
-    onnx_file: Annotated[Path, typer.Argument(help="The .onnx model (from `effrestore export`).")],
+    onnx_file: Annotated[
+        str, typer.Argument(help="The .onnx model (from `effrestore export`), or a shipped model's name.")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Engine file to write (.plan).")],
     precision: Annotated[str, typer.Option(help="fp32, fp16 or bf16 (bf16: TensorRT 10 only).")] = "fp32",
     target: Annotated[
@@ -54,14 +57,12 @@ def build(
     machine, GPU or not, for the --compute-capability list, and decomposes custom-op models first (it has
     no plugins). Without --min/--opt/--max-shape, the engine gets one profile per tile size, so `run` can
     pick the largest tile that fits a --mem-budget from each profile's device memory."""
-    from effrestore.trt.builder import build_engine, onnx_facts
+    from effrestore.trt.builder import build_engine, check_onnx
     from effrestore.trt.manifest import BuilderOptions
     from effrestore.trt.profiles import profile_from_options
 
-    if not onnx_file.is_file() or onnx_file.suffix.lower() != ".onnx":
-        raise ConfigError(f"{onnx_file}: give an existing .onnx file (export one with `effrestore export`)")
-    facts = onnx_facts(onnx_file)
-    profile = profile_from_options(facts.input_name, facts.meta, min_shape, opt_shape, max_shape)
+    model = check_onnx(ModelFile.resolve(onnx_file))
+    profile = profile_from_options(model.io_names[0], model.meta, min_shape, opt_shape, max_shape)
     if profile is not None and tiles:
         raise ConfigError("give --tiles or --min/--opt/--max-shape, not both")
     try:
@@ -75,7 +76,7 @@ def build(
         hardware_compat=hardware_compat,
     )
     result = build_engine(
-        onnx_file,
+        model,
         output,
         tiles=tile_list,
         profile=profile,

@@ -13,6 +13,7 @@ from rich.console import Console
 from effrestore._lazy import require
 from effrestore.errors import ConfigError
 from effrestore.metadata import METADATA_PREFIX
+from effrestore.model_file import ModelFile
 from effrestore.printable import printable
 from effrestore.runtime.backends.base import load_failure
 from effrestore.runtime.backends.onnxruntime import quiet_options
@@ -30,14 +31,12 @@ class _FileTextConsole(Console):
         super().print(*(printable(o, LINE_CHARS) if isinstance(o, str) else o for o in objects), **kwargs)
 
 
-def inspect_onnx(path: Path) -> dict:
+def inspect_onnx(file: ModelFile) -> dict:
     """Metadata, opset, I/O with symbolic dims, op histogram, custom ops and an ONNX Runtime load test."""
     require("onnx", "inspecting ONNX files")
     import onnxruntime as ort
 
-    from effrestore.onnx_files import load_onnx
-
-    model = load_onnx(path)
+    path, model = file.path, file.proto()
     histogram = Counter(f"{n.domain}::{n.op_type}" if n.domain else n.op_type for n in model.graph.node)
 
     def describe(values) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -96,12 +95,11 @@ def inspect_plan(path: Path) -> dict:
     }
 
 
-def tensorrt_findings(path: Path, target: str) -> dict:
-    from effrestore.onnx_files import load_onnx
+def tensorrt_findings(file: ModelFile, target: str) -> dict:
     from effrestore.trt.flavours import flavour_named
     from effrestore.trt.onnx_support import check_tensorrt_support, summarize
 
-    findings = check_tensorrt_support(load_onnx(path), plugins=flavour_named(target).has_plugins)
+    findings = check_tensorrt_support(file.proto(), plugins=flavour_named(target).has_plugins)
     return {
         "verdict": summarize(findings),
         "findings": [{"severity": f.severity, "op": f.op, "node": f.node, "message": f.message} for f in findings],
@@ -145,7 +143,9 @@ def _print_plan(console: Console, info: dict) -> None:
 
 
 def inspect(
-    path: Annotated[Path, typer.Argument(help="An .onnx model or a TensorRT .plan engine.")],
+    source: Annotated[
+        str, typer.Argument(help="An .onnx model, a TensorRT .plan/.engine file, or a shipped model's name.")
+    ],
     target: Annotated[
         str | None,
         typer.Option(
@@ -157,16 +157,14 @@ def inspect(
     """Describe a model file. .onnx: metadata, opset, I/O, ops, runnability (and TensorRT support with
     --target tensorrt|tensorrt-rtx). .plan: which TensorRT built it, whether it runs on this machine and, if
     not, why and the rebuild command (exit code 1)."""
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-    if suffix not in (".onnx", ".plan", ".engine"):
-        raise ConfigError(f"{path}: inspect reads .onnx models and .plan engines")
+    file = ModelFile.resolve(source)
+    if file.kind == "checkpoint":
+        raise ConfigError(f"{file.path}: inspect reads ONNX models and TensorRT engines; export it first")
     if target not in (None, "tensorrt", "tensorrt-rtx"):
         raise ConfigError(f"--target must be 'tensorrt' or 'tensorrt-rtx', got {target!r}")
     console = _FileTextConsole(markup=False, highlight=False)
-    if suffix != ".onnx":
-        info = inspect_plan(path)
+    if file.kind == "engine":
+        info = inspect_plan(file.path)
         if as_json:
             typer.echo(json.dumps(info, indent=2))
         else:
@@ -174,9 +172,9 @@ def inspect(
         if not info["runs_here"]:
             raise typer.Exit(1)
         return
-    info = inspect_onnx(path)
+    info = inspect_onnx(file)
     if target is not None:
-        info["tensorrt"] = tensorrt_findings(path, target)
+        info["tensorrt"] = tensorrt_findings(file, target)
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return

@@ -1,64 +1,18 @@
 """Named ONNX rewrite passes, applied in order by `apply_passes(model, names)`.
 
 Each pass is a function `onnx.ModelProto -> onnx.ModelProto` (it may edit its argument) registered under a
-kebab-case name in its own module.
+kebab-case name in its own module; importing this package imports every pass module, so each registers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
-import onnx
-
-from effrestore.errors import InternalError, RewriteError
-
-Pass = Callable[[onnx.ModelProto], onnx.ModelProto]
-PASSES: dict[str, Pass] = {}
-
-
-def register_pass(name: str) -> Callable[[Pass], Pass]:
-    def add(fn: Pass) -> Pass:
-        if name in PASSES:
-            raise InternalError(f"rewrite pass {name!r} registered twice")
-        PASSES[name] = fn
-        return fn
-
-    return add
-
-
-def get_pass(name: str) -> Pass:
-    try:
-        return PASSES[name]
-    except KeyError:
-        raise RewriteError(f"unknown rewrite pass {name!r}; available: {', '.join(sorted(PASSES))}") from None
-
-
-def apply_passes(model: onnx.ModelProto, names: Sequence[str]) -> onnx.ModelProto:
-    """Applies the passes `names` in order to a copy of `model`."""
-    fns = [get_pass(name) for name in names]  # fail on a typo before any work
-    result = onnx.ModelProto()
-    result.CopyFrom(model)
-    for fn in fns:
-        result = fn(result)
-    return result
-
-
-from effrestore.export.passes import (  # noqa: E402  (modules register themselves on import)
+from effrestore.export.passes import (  # noqa: F401 (they register themselves)
     decompose_attention,
     fp16,
     fuse_layernorm,
     reassociate_linear_attention,
     simplify,
 )
+from effrestore.export.passes.registry import PASSES, apply_passes, get_pass, register_pass
 
-__all__ = [
-    "PASSES",
-    "apply_passes",
-    "decompose_attention",
-    "fp16",
-    "fuse_layernorm",
-    "get_pass",
-    "reassociate_linear_attention",
-    "register_pass",
-    "simplify",
-]
+__all__ = ["PASSES", "apply_passes", "get_pass", "register_pass"]

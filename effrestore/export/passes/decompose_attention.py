@@ -15,8 +15,8 @@ import onnx
 
 from effrestore.errors import RewriteError
 from effrestore.export.custom_ops import DOMAIN, exportable_families
-from effrestore.export.passes import register_pass
 from effrestore.export.passes._graph import GraphIndex, attribute, fresh_name
+from effrestore.export.passes.registry import register_pass
 
 PLUGIN_ATTRIBUTES = {"plugin_namespace", "plugin_version"}
 

@@ -15,8 +15,8 @@ from onnx import TensorProto, numpy_helper
 
 from effrestore.errors import InternalError
 from effrestore.export.custom_ops import DOMAIN
-from effrestore.export.passes import register_pass
 from effrestore.export.passes._graph import GraphIndex, attribute, fresh_name
+from effrestore.export.passes.registry import register_pass
 
 FP32_OPS = {
     "LayerNormalization",

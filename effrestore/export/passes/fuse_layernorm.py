@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import onnx
 
-from effrestore.export.passes import register_pass
 from effrestore.export.passes._graph import GraphIndex, attribute, fresh_name
+from effrestore.export.passes.registry import register_pass
 
 
 def _last_axis_mean(index: GraphIndex, node: onnx.NodeProto | None, rank: int | None) -> bool:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import onnx
 
-from effrestore.export.passes import register_pass
 from effrestore.export.passes._graph import GraphIndex, attribute, fresh_name
+from effrestore.export.passes.registry import register_pass
 
 SCALAR_OPS = {"Mul", "Div"}
 

@@ -10,7 +10,7 @@ import onnx
 
 from effrestore.errors import RewriteError
 from effrestore.export.custom_ops import register_onnx_schemas
-from effrestore.export.passes import register_pass
+from effrestore.export.passes.registry import register_pass
 
 
 @register_pass("simplify")
