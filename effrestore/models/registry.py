@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from effrestore.errors import ConfigError
@@ -68,15 +69,22 @@ def build_model(name: str, **overrides: Any) -> Restormer:
 
 
 def resolve_model(source: str) -> Restormer:
-    """A model from a checkpoint path or a registered name (random weights)."""
-    from pathlib import Path
-
+    """A model from a checkpoint path, a shipped model's name (its checkpoint) or a registered architecture
+    name (random weights)."""
+    from effrestore.model_file import ModelFile, kind_of
     from effrestore.models.checkpoints import load_checkpoint
+    from effrestore.zoo import find
 
-    if Path(source).suffix.lower() in (".safetensors", ".pth", ".pt", ".ckpt") or Path(source).exists():
-        return load_checkpoint(source)
-    if source in MODELS:
+    if kind_of(source) == "checkpoint":
+        return load_checkpoint(source)  # says what is wrong with a missing or unreadable one
+    if source in MODELS and not Path(source).exists():
         return build_model(source)
-    raise ConfigError(
-        f"{source!r} is neither a checkpoint file nor a registered model; registered: {', '.join(list_models())}"
-    )
+    if not Path(source).exists() and kind_of(source) is None and find(source) is None:
+        raise ConfigError(
+            f"{source!r} is neither a checkpoint file nor a registered model (nor a shipped model's name); "
+            f"registered: {', '.join(list_models())}"
+        )
+    model = ModelFile.resolve(source, prefer="checkpoint")
+    if model.kind != "checkpoint":
+        raise ConfigError(f"{model.path}: not a checkpoint (.safetensors, .pth, .pt, .ckpt)")
+    return load_checkpoint(model.path)

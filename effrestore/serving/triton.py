@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from effrestore.errors import ConfigError
 from effrestore.metadata import ModelMeta
-from effrestore.onnx_files import external_data_files
+from effrestore.model_file import ModelFile
 from effrestore.runtime.options import check_strength, check_threads, parse_budget
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ def _engine_config(name: str, engine: EngineManifest | None, instance_group: lis
 
 
 def write_triton_model(
-    model_path: Path,
+    source: ModelFile | Path | str,
     repository: Path,
     name: str,
     flavor: str = "python",
@@ -199,13 +200,18 @@ def write_triton_model(
     **options: object,
 ) -> Path:
     """Writes `repository/name/{config.pbtxt, 1/model.onnx[, its external data] or 1/model.plan[.json],
-    [1/model.py]}` atomically; returns the folder."""
+    [1/model.py]}` for an ONNX model or engine (a path or a shipped model's name) atomically; returns the
+    folder."""
+    model = ModelFile.resolve(source)
+    if model.kind == "checkpoint":
+        command = shlex.join(["effrestore", "export", str(model.path), "-o", "m.onnx"])
+        raise ConfigError(f"{model.path}: Triton serves ONNX or TensorRT engines; export it first with `{command}`")
     if not NAME_PATTERN.fullmatch(name):
         raise ConfigError(
             f"model name {name!r} must be letters, digits, '_', '.' or '-' (starting with a letter or digit, at most "
             "128); pass --name"
         )
-    config, files = _entry(model_path, name, flavor, options)
+    config, files = _entry(model, name, flavor, options)
     repository.mkdir(parents=True, exist_ok=True)
     target = repository / name
     if target.exists() and not overwrite:
@@ -234,22 +240,17 @@ def write_triton_model(
     return target
 
 
-def _entry(model_path: Path, name: str, flavor: str, options: dict) -> tuple[str, dict[str, Path]]:
+def _entry(model: ModelFile, name: str, flavor: str, options: dict) -> tuple[str, dict[str, Path]]:
     """The config and the version folder's files (name there -> source) for an ONNX model or an engine."""
-    if model_path.suffix.lower() == ".plan":
-        from effrestore.trt.manifest import manifest_path, read_manifest
+    if model.kind == "engine":
+        from effrestore.trt.manifest import manifest_path
 
-        engine = read_manifest(model_path)  # refuses an engine without a valid manifest
-        config = model_config(name, engine.model, flavor, engine=engine, **options)
-        return config, {"model.plan": model_path, "model.plan.json": manifest_path(model_path)}
-    from effrestore.runtime.backends.onnxruntime import OnnxRuntimeBackend
-
-    backend = OnnxRuntimeBackend(model_path)  # refuses models ORT cannot load or without effrestore metadata
-    io_names = (backend.input_name, backend.session.get_outputs()[0].name)
-    config = model_config(name, backend.meta, flavor, io_names=io_names, **options)
-    files = {"model.onnx": model_path}
-    for location in external_data_files(model_path):  # a model over 2 GB keeps its weights beside it
-        files[location] = model_path.parent / location
+        config = model_config(name, model.meta, flavor, engine=model.manifest, **options)
+        return config, {"model.plan": model.path, "model.plan.json": manifest_path(model.path)}
+    config = model_config(name, model.meta, flavor, io_names=model.io_names, **options)
+    files = {"model.onnx": model.path}
+    for location in model.external_data:  # a model over 2 GB keeps its weights beside it
+        files[location] = model.path.parent / location
     return config, files
 
 

@@ -10,6 +10,7 @@ import typer
 
 from effrestore.cli import _options
 from effrestore.errors import ConfigError
+from effrestore.model_file import ModelFile
 
 
 def triton_repo(
@@ -60,21 +61,15 @@ def triton_repo(
     small image under it. The onnx flavour serves the network itself (N×C×H×W float32, dynamic batching).
     Prints the command that starts a server on the repository."""
     from effrestore.serving import write_triton_model
-    from effrestore.zoo import require_entry
 
-    path = Path(model)
-    if path.suffix.lower() not in (".onnx", ".plan"):
-        if path.exists():
-            command = shlex.join(["effrestore", "export", str(path), "-o", "m.onnx"])
-            raise ConfigError(f"{path}: Triton serves ONNX or TensorRT engines; export it first with `{command}`")
-        path = require_entry(model).onnx
+    file = ModelFile.resolve(model)
     if repository.exists() and not repository.is_dir():
         raise ConfigError(f"{repository}: exists and is not a folder; -o names the model repository folder")
     env = _checked_env(python_env) if python_env is not None and flavor == "python" else None
-    if mem_budget is not None and flavor == "python" and path.suffix.lower() == ".onnx":  # engines: no GPU here
-        _check_budget(path, mem_budget, threads)
+    if mem_budget is not None and flavor == "python" and file.kind == "onnx":  # engines: no GPU here
+        _check_budget(file, mem_budget, threads)
     folder = write_triton_model(
-        path,
+        file,
         repository,
         name or Path(model).stem,
         flavor,
@@ -111,10 +106,10 @@ def _checked_env(root: Path):  # type: ignore[no-untyped-def]
     return env
 
 
-def _check_budget(path: Path, mem_budget: str, threads: int | None) -> None:
+def _check_budget(model: ModelFile, mem_budget: str, threads: int | None) -> None:
     """The budget proved as the server will prove it, so an entry whose every request would fail is not
     written."""
     from effrestore.runtime import Restorer
     from effrestore.serving.triton_python import prove_budget
 
-    prove_budget(Restorer.load(path, mem_budget=mem_budget, threads=threads))
+    prove_budget(Restorer.load(model, mem_budget=mem_budget, threads=threads))
