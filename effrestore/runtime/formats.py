@@ -5,66 +5,16 @@ them, and depth is changed only when the user asks (`--output-depth`)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from effrestore.errors import ImageError
+from effrestore.runtime.imageformats import FORMATS, Format
 
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 
 
-@dataclass(frozen=True)
-class Format:
-    """An output format: the sample types and channel counts it stores without loss, the metadata it keeps."""
-
-    name: str
-    dtypes: tuple[str, ...]
-    channels: tuple[int, ...]
-    keeps: tuple[str, ...]  # of "icc", "exif", "dpi", "xmp", "gamma", "text"
-    max_dpi: float = 0.0  # the largest resolution its header stores (where it keeps "dpi")
-    text_keys: tuple[str, ...] | None = None  # the text fields it stores (None: any, where it keeps "text")
-
-    def holds_text(self, key: str, value: str) -> bool:
-        """Whether the text field `key` can be written as it is (TIFF's tags are ASCII)."""
-        if "text" not in self.keeps:
-            return False
-        return self.text_keys is None or (key in self.text_keys and value.isascii())
-
-    def holds_dpi(self, dpi: tuple[float, float] | None) -> bool:
-        """Whether `dpi` can be written in this format's header as it is."""
-        return dpi is not None and "dpi" in self.keeps and all(0 < d <= self.max_dpi for d in dpi)
-
-
-# TIFF's text tags under the names PNG's text chunks use for the same fields
-TIFF_TEXT_TAGS = ("Author", "Copyright", "Description")
-_PER_METRE = 0.0254  # PNG and BMP store pixels per metre: whole numbers of 32 bits (BMP: signed)
-
-
-FORMATS = {
-    ".png": Format(
-        "PNG",
-        ("uint8", "uint16"),
-        (1, 2, 3, 4),
-        ("icc", "exif", "dpi", "xmp", "gamma", "text"),
-        (2**32 - 1) * _PER_METRE,
-    ),
-    ".tif": Format(
-        "TIFF", ("uint8", "uint16", "float32"), (1, 2, 3, 4), ("icc", "dpi", "xmp", "text"), 2**32 - 1, TIFF_TEXT_TAGS
-    ),
-    ".tiff": Format(
-        "TIFF", ("uint8", "uint16", "float32"), (1, 2, 3, 4), ("icc", "dpi", "xmp", "text"), 2**32 - 1, TIFF_TEXT_TAGS
-    ),
-    ".jpg": Format("JPEG", ("uint8",), (1, 3), ("icc", "exif", "dpi", "xmp"), 2**16 - 1),
-    ".jpeg": Format("JPEG", ("uint8",), (1, 3), ("icc", "exif", "dpi", "xmp"), 2**16 - 1),
-    ".webp": Format("WebP", ("uint8",), (1, 2, 3, 4), ("icc", "exif", "xmp")),  # gray is stored as RGB
-    ".bmp": Format("BMP", ("uint8",), (1, 3), ("dpi",), (2**31 - 1) * _PER_METRE),
-    ".heic": Format("HEIF", ("uint8",), (1, 3, 4), ("icc", "exif")),
-    ".heif": Format("HEIF", ("uint8",), (1, 3, 4), ("icc", "exif")),
-    ".avif": Format("AVIF", ("uint8",), (1, 3, 4), ("icc", "exif")),
-    ".npy": Format("NumPy", ("uint8", "uint16", "float32"), tuple(range(1, 5)), ()),
-}
 DEPTHS = {8: np.dtype(np.uint8), 16: np.dtype(np.uint16)}
 
 

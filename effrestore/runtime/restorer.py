@@ -17,10 +17,10 @@ from effrestore.runtime import planner
 from effrestore.runtime.backends import Backend, open_backend
 from effrestore.runtime.blending import BandBlender
 from effrestore.runtime.formats import check_output_path, check_storable, convert_depth, output_dtype
-from effrestore.runtime.io import STREAMED_SUFFIXES, ImageInfo, dropped_metadata, write_image, write_rows
+from effrestore.runtime.imageformats import ArraySource, ImageSource
+from effrestore.runtime.io import STREAMED_SUFFIXES, ImageInfo, dropped_metadata, open_source, write_image, write_rows
 from effrestore.runtime.memory import MemoryTracker
 from effrestore.runtime.options import check_strength, check_threads, parse_budget
-from effrestore.runtime.sources import ArraySource, ImageSource, open_source
 from effrestore.runtime.tiling import TileGrid
 
 DEFAULT_BUDGET_FRACTION = 0.6  # without --mem-budget: 60% of the memory available at start

@@ -17,8 +17,7 @@ from PIL import Image
 
 from effrestore.errors import EffrestoreError
 from effrestore.metadata import METADATA_PREFIX, ModelMeta
-from effrestore.runtime.io import SUFFIXES, read_image, write_image
-from effrestore.runtime.sources import open_source
+from effrestore.runtime.io import SUFFIXES, open_source, read_image, write_image
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

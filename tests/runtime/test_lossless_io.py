@@ -21,7 +21,8 @@ import tifffile
 from PIL import Image, ImageOps
 
 from effrestore.errors import ImageError
-from effrestore.runtime.io import ORIENT, ImageInfo, read_image, write_image
+from effrestore.runtime.imageformats import ORIENT
+from effrestore.runtime.io import ImageInfo, read_image, write_image
 
 from .._models import identity_model
 

@@ -15,7 +15,9 @@ from PIL import Image
 
 from effrestore.runtime import Restorer
 from effrestore.runtime import io as image_io
-from effrestore.runtime.sources import NpySource, TiffSource
+from effrestore.runtime.imageformats import tiff as tiff_format
+from effrestore.runtime.imageformats.npy import NpySource
+from effrestore.runtime.imageformats.tiff import TiffSource
 from tests.runtime.test_restorer import cli_with_peak, cold_cache
 
 RNG = np.random.default_rng(7)
@@ -113,7 +115,7 @@ def test_upscaled_alpha_in_bands_equals_the_whole_resize(models_dir: Path, tmp_p
 
 
 def test_a_large_tiff_output_is_written_as_bigtiff(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(image_io, "BIGTIFF_ABOVE", 1000)
+    monkeypatch.setattr(tiff_format, "BIGTIFF_ABOVE", 1000)
     image = _photo(40, 30, 3)
     image_io.write_rows(tmp_path / "big.tif", image.shape, image.dtype, [image[:17], image[17:]])
     with tifffile.TiffFile(tmp_path / "big.tif") as written:

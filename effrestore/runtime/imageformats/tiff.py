@@ -1,9 +1,6 @@
-"""Image sources: the input rows a band of tiles needs, read by region where the format allows.
-
-A TIFF is read strip by strip (or tile row by tile row) through tifffile and a `.npy` row range is read
-from its file, so restoring them holds only a band of the input however large the image. Formats that must
-be decoded whole (PNG, JPEG, WebP, BMP) are decoded once and served from memory.
-"""
+"""TIFF through tifffile: read by region (only the strips or tiles that hold the asked rows are decoded,
+every segment checked against the pixel limit first), written row block by row block; 8/16-bit, float32,
+BigTIFF beyond 4 GB, ICC, DPI, XMP and text tags kept."""
 
 from __future__ import annotations
 
@@ -13,115 +10,31 @@ import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 import numpy as np
 
 from effrestore.errors import ImageError
-from effrestore.runtime.io import (
+from effrestore.runtime.imageformats.base import (
     ORIENT,
-    TIFF_SUFFIXES,
+    Format,
+    ImageFormat,
     ImageInfo,
+    ImageSource,
+    ReadCost,
+    RowBlocks,
     check_pixels,
-    check_readable,
     one_frame,
-    pixel_limit,
-    read_image,
+    row_bytes,
 )
+from effrestore.runtime.imageformats.registry import register_format
 
-
-@dataclass(frozen=True)
-class ReadCost:
-    """Bytes one `rows` call holds besides the rows it returns: `fixed` whatever rows are asked (a strip or
-    tile decoded whole, its compressed bytes), `per_row` for each row asked (the rows of the segments around
-    them, decoded in full). The planner counts both, so a format's decoding cannot break the budget."""
-
-    fixed: int = 0
-    per_row: int = 0
-
-
-class ImageSource(Protocol):
-    """An H×W×C image (C = 1-4, channels last) whose rows can be read in any order."""
-
-    height: int
-    width: int
-    channels: int
-    dtype: np.dtype
-    read_cost: ReadCost
-
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        """Rows [start, stop) as a (stop-start)×W×C array in the storage dtype."""
-        ...
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class ArraySource:
-    """An image already in memory."""
-
-    array: np.ndarray
-
-    def __post_init__(self) -> None:
-        if self.array.ndim == 2:
-            self.array = self.array[..., None]
-        self.height, self.width, self.channels = self.array.shape
-        self.dtype = self.array.dtype
-        self.read_cost = ReadCost()
-
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        return self.array[start:stop]
-
-    def close(self) -> None:
-        pass
-
-
-_NPY_DTYPES = {np.dtype(t): np.dtype(r) for t, r in [("u1", "u1"), ("u2", "u2"), ("f4", "f4"), ("f8", "f4")]}
-
-
-class NpySource:
-    """A `.npy` file read a row range at a time (no memory map: its pages would count as resident)."""
-
-    def __init__(self, path: Path, limit: int) -> None:
-        self.path = path
-        try:
-            with path.open("rb") as handle:
-                major, _ = np.lib.format.read_magic(handle)
-                read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-                shape, fortran, dtype = read_header(handle)
-                self._offset = handle.tell()
-        except (ValueError, OSError) as exc:
-            raise ImageError(f"{path}: not a readable .npy array ({exc})") from None
-        if len(shape) not in (2, 3) or dtype.newbyteorder("=") not in _NPY_DTYPES:
-            raise ImageError(f"{path}: expected an H×W or H×W×C uint8/uint16/float array, got {dtype} {shape}")
-        if fortran:
-            raise ImageError(f"{path}: a Fortran-ordered array; save it with numpy.ascontiguousarray first")
-        if len(shape) == 3 and not 1 <= shape[2] <= 4:
-            raise ImageError(f"{path}: {shape[2]} channels; expected 1-4 channels last (gray, gray+alpha, RGB, RGBA)")
-        check_pixels(path, shape[0], shape[1], limit)
-        self.height, self.width = shape[:2]
-        self.channels = shape[2] if len(shape) == 3 else 1
-        self.dtype = _NPY_DTYPES[dtype.newbyteorder("=")]
-        self._file_dtype = dtype
-        self._row_bytes = self.width * self.channels * dtype.itemsize
-        self.read_cost = ReadCost(per_row=self._row_bytes if dtype != self.dtype else 0)  # converted: a copy
-        expected = self._offset + self.height * self._row_bytes
-        if path.stat().st_size < expected:
-            raise ImageError(f"{path}: the file is truncated ({path.stat().st_size} of {expected} bytes)")
-        self._handle = path.open("rb")
-        self._lock = threading.Lock()
-
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        with self._lock:
-            self._handle.seek(self._offset + start * self._row_bytes)
-            flat = np.fromfile(self._handle, self._file_dtype, (stop - start) * self.width * self.channels)
-        rows = flat.reshape(stop - start, self.width, self.channels).astype(self.dtype, copy=False)
-        if rows.dtype == np.float32 and not np.isfinite(rows).all():
-            raise ImageError(f"{self.path}: the input image has NaN or Inf values; replace them first")
-        return rows
-
-    def close(self) -> None:
-        self._handle.close()
+BIGTIFF_ABOVE = 2**32 - 2**25  # bytes of pixels beyond which a classic TIFF's 32-bit offsets could overflow
+# TIFF's text tags under the names PNG's text chunks use for the same fields
+TIFF_TEXT_TAGS = ("Author", "Copyright", "Description")
+_TIFF_FORMAT = Format(
+    "TIFF", ("uint8", "uint16", "float32"), (1, 2, 3, 4), ("icc", "dpi", "xmp", "text"), 2**32 - 1, TIFF_TEXT_TAGS
+)
 
 
 class TiffSource:
@@ -352,40 +265,35 @@ def tiff_dpi(page: Any) -> tuple[float, float] | None:
     return (x[0] / x[1] * per_inch, y[0] / y[1] * per_inch)
 
 
-def _open_region_source(path: Path, limit: int, first_frame: bool) -> tuple[ImageSource, ImageInfo]:
-    if path.suffix.lower() == ".npy":
-        return NpySource(path, limit), ImageInfo("npy")
-    source = TiffSource(path, limit, first_frame)
-    return source, source.info
+@register_format
+class Tiff(ImageFormat):
+    formats: ClassVar[dict[str, Format]] = {".tif": _TIFF_FORMAT, ".tiff": _TIFF_FORMAT}
+    streamed = True
 
+    def open_region(self, path: Path, limit: int, first_frame: bool) -> tuple[ImageSource, ImageInfo]:
+        source = TiffSource(path, limit, first_frame)
+        return source, source.info
 
-def read_whole(path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray, ImageInfo]:
-    """A TIFF or .npy read whole through its region reader (one decoding path for both uses), turned
-    upright by a TIFF's Orientation tag (the output is written upright, without one)."""
-    source, info = _open_region_source(path, limit, first_frame)
-    try:
-        array = source.rows(0, source.height)
-        orientation = getattr(source, "orientation", 1)
-    finally:
-        source.close()
-    if orientation != 1:
-        array = np.ascontiguousarray(ORIENT[orientation](array))
-    return (array[..., 0] if array.shape[2] == 1 else array), info
+    def write_rows(
+        self, tmp: Path, shape: tuple[int, ...], dtype: np.dtype, blocks: RowBlocks, info: ImageInfo
+    ) -> None:
+        import tifffile
 
-
-def open_source(
-    path: str | Path, max_pixels: int | None = None, *, first_frame: bool = False
-) -> tuple[ImageSource, ImageInfo, bool]:
-    """(source, info, streamed) for the image at `path`: TIFF and .npy read by region (`streamed`), other
-    formats decoded whole."""
-    path = Path(path)
-    if path.suffix.lower() in TIFF_SUFFIXES or path.suffix.lower() == ".npy":
-        check_readable(path)
-        source, info = _open_region_source(path, pixel_limit(max_pixels), first_frame)
-        if getattr(source, "orientation", 1) == 1:
-            return source, info, True
-        source.close()  # stored turned: rows in display order need the whole page
-        array, info = read_whole(path, pixel_limit(max_pixels), first_frame)
-        return ArraySource(array), info, False
-    array, info = read_image(path, max_pixels, first_frame=first_frame)  # checks the path itself
-    return ArraySource(array), info, False
+        channels = 1 if len(shape) == 2 else shape[2]
+        options: dict[str, Any] = {
+            "photometric": "rgb" if channels >= 3 else "minisblack",
+            "planarconfig": "contig" if channels > 1 else None,
+            "extrasamples": ("unassalpha",) if channels in (2, 4) else None,
+            "iccprofile": info.icc_profile,
+            "metadata": None,
+        }
+        if info.dpi:
+            options.update(resolution=tuple(float(d) for d in info.dpi), resolutionunit="INCH")
+        tags = {"Author": 315, "Copyright": 33432}
+        options["extratags"] = [(tags[k], "s", 0, v, True) for k, v in info.text.items() if k in tags]
+        options["description"] = info.text.get("Description")
+        if info.xmp:
+            options["extratags"].append((700, "B", len(info.xmp), info.xmp, True))
+        size = int(np.prod(shape)) * dtype.itemsize
+        with tifffile.TiffWriter(tmp, bigtiff=size > BIGTIFF_ABOVE) as writer:
+            writer.write(row_bytes(blocks, dtype, shape[0]), shape=shape, dtype=dtype, **options)
