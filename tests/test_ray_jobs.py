@@ -125,10 +125,11 @@ def test_without_keep_going_the_first_failure_stops_the_run(cluster: str, folder
 def test_a_ray_dataset_through_restore_dataset(cluster: str, folder: Path, tmp_path: Path) -> None:
     code = f"""
 import json, ray
+from effrestore.runtime.batch import LoadOptions
 from effrestore.serving.ray import ActorSpec, connect, restore_dataset
 connect({cluster!r})
 items = [{{"input": {str(folder / "photo0.png")!r}, "output": {str(tmp_path / "out.png")!r}}}]
-rows = restore_dataset(ray.data.from_items(items), ActorSpec("denoise-color", {{"threads": 1}})).take_all()
+rows = restore_dataset(ray.data.from_items(items), ActorSpec("denoise-color", LoadOptions(threads=1))).take_all()
 print(json.dumps(json.loads(rows[0]["row"])))
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=RAY_ENV)

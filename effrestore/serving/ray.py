@@ -22,28 +22,32 @@ from typing import Any
 
 from effrestore._processes import stop_process
 from effrestore.errors import ConfigError, DependencyError
-from effrestore.runtime.batch import restore_row
+from effrestore.runtime.batch import FileOptions, LoadOptions, restore_row
 
 ROW_FIELDS = ("input", "output")
 
 
 @dataclass(frozen=True)
 class ActorSpec:
-    """What each actor loads (`Restorer.load` keywords) and how it writes (`Restorer.restore_file`'s)."""
+    """What each actor loads (the model and how) and how it writes each file."""
 
     source: str
-    load: dict[str, Any] = field(default_factory=dict)
-    files: dict[str, Any] = field(default_factory=dict)
+    load: LoadOptions = field(default_factory=LoadOptions)
+    files: FileOptions = field(default_factory=FileOptions)
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> ActorSpec:
+        """The spec from `asdict` (how it travels to the actors)."""
+        return cls(spec["source"], LoadOptions(**spec["load"]), FileOptions(**spec["files"]))
 
 
 class RestoreActor:
     """One Ray actor: the model loaded once, then one row per call (an image is already a large unit)."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        from effrestore.runtime import Restorer
 
-        self.spec = ActorSpec(**spec)
-        self.restorer = Restorer.load(self.spec.source, **self.spec.load)
+        self.spec = ActorSpec.from_dict(spec)
+        self.restorer = self.spec.load.load(self.spec.source)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         rows: dict[str, list] = {"input": [], "output": [], "row": []}  # row: the image's JSON row, as text

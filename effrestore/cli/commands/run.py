@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-import glob
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,92 +16,22 @@ from effrestore._atomic import remove_stale_partials
 from effrestore.cli import _options
 from effrestore.cli._errors import EXIT_OVER_BUDGET, print_note, shown, stderr
 from effrestore.errors import ConfigError, EffrestoreError, ImageError
-from effrestore.runtime.batch import restore_row
-from effrestore.runtime.formats import FORMATS, check_output_path
-from effrestore.runtime.io import EMBEDDED_PREVIEW, SUFFIXES
+from effrestore.runtime.batch import (
+    FileOptions,
+    LoadOptions,
+    check_jobs,
+    expand_inputs,
+    make_output_folder,
+    output_for,
+    restore_row,
+    take_shard,
+    unwritable_outputs,
+)
+from effrestore.runtime.io import EMBEDDED_PREVIEW
 from effrestore.runtime.memory import format_bytes
-
-OUTPUT_TAG = ".restored"
 
 if TYPE_CHECKING:
     from effrestore.runtime import Restorer
-
-
-def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Files, folders (their images, sorted) and glob patterns -> image paths, in the given order. A path that
-    exists is taken as it is (`IMG [1].png` is a name, not a pattern); folders leave out earlier outputs
-    (`*.restored.*`), which are results, not inputs."""
-    paths: list[Path] = []
-    for item in inputs:
-        if Path(item).exists():
-            candidates = [Path(item)]
-        elif any(c in item for c in "*?["):
-            candidates = [Path(p) for p in sorted(glob.glob(item))]
-            if not candidates:
-                raise ImageError(f"{item}: no such file, and as a pattern it matches no files")
-        else:
-            raise ImageError(f"{item}: no such file or folder")
-        for path in candidates:
-            if path.is_dir():
-                paths.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and not is_output(p)))
-            else:
-                paths.append(path)
-    if not paths:
-        raise ImageError("no input images found")
-    return paths
-
-
-def is_output(path: Path) -> bool:
-    """Whether `path` is named like a result of `effrestore run` (x.restored.png)."""
-    return path.stem.endswith(OUTPUT_TAG)
-
-
-def take_shard(paths: list[Path], spec: str | None) -> list[Path]:
-    """Every COUNT-th input starting at INDEX ("INDEX/COUNT", 0-based): workers given the same inputs and
-    their own index split them without coordinating (Kubernetes indexed jobs, SLURM arrays)."""
-    if spec is None:
-        return paths
-    try:
-        index, count = (int(part) for part in spec.split("/"))
-    except ValueError:
-        raise ConfigError(f"--shard takes INDEX/COUNT, e.g. 0/4, got {spec!r}") from None
-    if count < 1 or not 0 <= index < count:
-        raise ConfigError(f"--shard {spec}: INDEX must be in 0..COUNT-1 and COUNT at least 1")
-    return paths[index::count]
-
-
-@dataclass(frozen=True)
-class FileOptions:
-    """How each file is read and written (`Restorer.restore_file`'s keywords)."""
-
-    overwrite: bool = False
-    max_pixels: int | None = None
-    keep_color: bool = False
-    output_depth: int | None = None
-    first_frame: bool = False
-
-
-def output_for(src: Path, output: Path | None, out_dir: Path | None, count: int) -> Path:
-    """The output path: `-o`, or the input's name in `--out-dir`, or beside it as NAME.restored.SUFFIX; an
-    input format effrestore cannot write (GIF, ...) gets .png."""
-    if output is not None:
-        if count > 1:
-            raise ConfigError("-o/--output names one file; with several inputs use --out-dir")
-        return output
-    suffix = src.suffix if src.suffix.lower() in FORMATS else ".png"
-    if out_dir is not None:
-        return out_dir / f"{src.stem}{suffix}"
-    return src.with_name(f"{src.stem}{OUTPUT_TAG}{suffix}")
-
-
-def make_output_folder(folder: Path) -> None:
-    """Creates `--out-dir` and its parents, as `mkdir -p` would."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ImageError(
-            f"{folder}: cannot create this output folder ({exc.strerror}); choose another --out-dir"
-        ) from None
 
 
 def clear_interrupted_writes(folders: set[Path], started: float) -> None:
@@ -114,37 +41,6 @@ def clear_interrupted_writes(folders: set[Path], started: float) -> None:
         removed = remove_stale_partials(folder, started)
         if removed:
             print_note(f"{folder}: removed {len(removed)} half-written file(s) left by an interrupted earlier run")
-
-
-def check_jobs(jobs: list[tuple[Path, Path]]) -> None:
-    """Refuses, before any work, outputs that would replace an input or another output of the same run:
-    a mistake in the command, not in one image."""
-    inputs = {src.resolve() for src, _ in jobs}
-    seen: dict[Path, Path] = {}
-    for src, dst in jobs:
-        target = dst.resolve()
-        if target in inputs:
-            raise ImageError(
-                f"{dst}: would replace an input image; give --out-dir a folder other than the inputs' folder"
-            )
-        if target in seen:
-            raise ImageError(
-                f"{seen[target]} and {src} would both be written to {dst}; restore them in separate runs or "
-                "into separate --out-dir folders"
-            )
-        seen[target] = src
-
-
-def unwritable_outputs(jobs: list[tuple[Path, Path]]) -> dict[tuple[Path, Path], str]:
-    """The jobs whose output path cannot be written (format, folder, name), each with its error naming the
-    input: that image's failure under --keep-going, found before any work."""
-    refused = {}
-    for src, dst in jobs:
-        try:
-            check_output_path(dst, overwrite=True)  # whether it exists is decided by --overwrite/--skip-existing
-        except ImageError as exc:
-            refused[(src, dst)] = f"{src}: {exc}"
-    return refused
 
 
 def run(
@@ -210,7 +106,6 @@ def run(
 
     Exit status: 0 done; 1 some images failed (--keep-going); 2 a usage or input error; 3 every image was
     restored but a measured peak passed --mem-budget (the run says which, and re-measures next time)."""
-    from effrestore.runtime import Restorer
     from effrestore.zoo import DEFAULT_MODEL
 
     started = time.time()
@@ -248,24 +143,24 @@ def run(
         return
     clear_interrupted_writes({dst.parent for _, dst in jobs}, started)
     source = str(engine if engine is not None else (model or DEFAULT_MODEL))
-    load = {
-        "backend": "tensorrt" if engine is not None else backend,
-        "device": device,
-        "mem_budget": mem_budget,
-        "tile": tile,
-        "tile_overlap": tile_overlap,
-        "threads": threads,
-        "ensemble": ensemble,
-        "precision": precision,
-        "strength": strength,
-    }
+    load = LoadOptions(
+        "tensorrt" if engine is not None else backend,
+        device,
+        mem_budget,
+        tile,
+        tile_overlap,
+        threads,
+        ensemble,
+        precision,
+        strength,
+    )
     options = FileOptions(overwrite, max_pixels, keep_color, output_depth, first_frame)
     try:
         if ray is not None:
             failures = restore_on_ray(ray, workers, source, load, options, jobs, rows, keep_going, as_json)
             title = f"restored with {source} on Ray ({workers} workers)"
         else:
-            restorer = Restorer.load(source, **load)
+            restorer = load.load(source)
             if restorer.backend.note:
                 print_note(restorer.backend.note)
             failures = restore_jobs(restorer, jobs, rows, options, keep_going, as_json)
@@ -330,7 +225,7 @@ def restore_on_ray(
     address: str,
     workers: int,
     source: str,
-    load: dict,
+    load: LoadOptions,
     options: FileOptions,
     jobs: list[tuple[Path, Path]],
     rows: list[dict],
@@ -341,12 +236,12 @@ def restore_on_ray(
     finish; without `keep_going` the first failure stops the run, as it does without Ray."""
     from effrestore.serving.ray import ActorSpec, restore_files
 
-    spec = ActorSpec(source, load, dataclasses.asdict(options))
+    spec = ActorSpec(source, load, options)
     failures = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr, disable=quiet, transient=True) as progress:
         task = progress.add_task(f"images on Ray ({workers} workers)", total=len(jobs))
-        for row in restore_files(jobs, spec, address=address, workers=workers, cpus_per_worker=load["threads"] or 1):
+        for row in restore_files(jobs, spec, address=address, workers=workers, cpus_per_worker=load.threads or 1):
             rows.append(row)
             progress.advance(task)
             if "error" in row:
@@ -378,7 +273,7 @@ def restore_jobs(
                 restorer,
                 src,
                 dst,
-                dataclasses.asdict(options),
+                options,
                 lambda done, total: progress.update(tiles, completed=done, total=total),
             )
             if error is not None and not keep_going:
