@@ -29,9 +29,9 @@ import numpy as np
 from vs_alternatives import measure, noisy_mosaic
 
 from effrestore import zoo
-from effrestore.evaluation import psnr
 from effrestore.models import load_checkpoint
 from effrestore.models.cost import cost
+from effrestore.quality import psnr
 from effrestore.runtime.memory import format_bytes
 
 ROWS = (("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"), ("torch", "fp32"), ("auto", "auto"))

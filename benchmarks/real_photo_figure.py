@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from effrestore.evaluation import RealNoise, baseline_method, psnr
+from effrestore.evaluation import RealNoise, baseline_method
+from effrestore.quality import psnr
 from effrestore.runtime import Restorer
 from effrestore.runtime.io import read_image
 

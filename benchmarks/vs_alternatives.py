@@ -32,7 +32,7 @@ from skimage import data
 from skimage.transform import resize
 
 from effrestore import zoo
-from effrestore.evaluation import psnr
+from effrestore.quality import psnr
 from effrestore.runtime.memory import format_bytes
 
 MEMORY_CAP = 0.8  # of physical RAM, as the workers' address-space limit

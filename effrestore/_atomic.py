@@ -12,16 +12,17 @@ import functools
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from effrestore.errors import OutputExistsError
+from effrestore.errors import EffrestoreError, OutputExistsError
 
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 PARTIAL_SUFFIX = ".partial"
 _open_partials: set[Path] = set()  # this process's temporary files not yet renamed or removed
 TEMP_STEM_BYTES = 200  # of the target's name in the temporary one: with its dots and random part under 255
@@ -50,6 +51,39 @@ def atomic_path(target: str | os.PathLike[str], *, replace: bool = True) -> Iter
     finally:
         _open_partials.discard(tmp_path)
         os.close(fd)
+
+
+def check_target(
+    path: Path,
+    *,
+    overwrite: bool,
+    error: type[EffrestoreError],
+    exists: type[EffrestoreError] | None = None,
+    check: Callable[[], object] = lambda: None,
+) -> None:
+    """Refuses, before any work, an output path that cannot be written: a name longer than file systems
+    hold, a dangling link, a folder, an existing file without `overwrite` (`exists`, default `error`), a
+    missing or unwritable folder; `check` adds the caller's own (the format) after the name checks."""
+    if len(os.fsencode(path.name)) > NAME_MAX:
+        raise error(
+            f"{path.parent / path.name[:40]}…: the output name is longer than {NAME_MAX} bytes, more than the file "
+            "system holds; rename the input, or give -o a shorter name"
+        )
+    if path.is_symlink() and not path.exists():
+        raise error(
+            f"{path}: is a symbolic link to a missing file ({os.readlink(path)}); remove the link or choose "
+            "another output name"
+        )
+    if path.is_dir():
+        raise error(f"{path}: is a folder; give a file name (e.g. {path / 'restored.png'}) or use --out-dir")
+    check()
+    if path.exists() and not overwrite:
+        raise (exists or error)(f"{path}: already exists; pass --overwrite to replace it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise error(f"{folder}: output folder does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise error(f"{folder}: cannot write here (permission denied); choose another output folder")
 
 
 def remove_open_partials() -> None:

@@ -23,6 +23,7 @@ from PIL import Image
 from effrestore._lazy import require
 from effrestore.errors import ConfigError, ImageError
 from effrestore.image_folders import IMAGE_SUFFIXES, as_8bit, read_image_folder
+from effrestore.quality import psnr
 from effrestore.runtime.io import read_image
 
 Method = Callable[[np.ndarray], np.ndarray]
@@ -45,12 +46,6 @@ def noisy_version(clean: np.ndarray, name: str, sigma: float) -> np.ndarray:
         raise ConfigError(f"sigma must be in [0, 255] (the [0, 255] scale), got {sigma}")
     rng = np.random.default_rng(noise_seed(name, sigma))
     return clean + rng.normal(0.0, sigma, clean.shape)
-
-
-def psnr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """PSNR in dB for [0, 255] images."""
-    mse = float(np.mean((reference.astype(np.float64) - estimate.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 SSIM_WINDOW = 11  # pixels a side: a Gaussian of σ 1.5 truncated at 3.5σ, as in Wang et al. and scikit-image

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from effrestore._atomic import atomic_path
 from effrestore._lazy import require
-from effrestore.errors import OnnxModelError, OutputExistsError
+from effrestore.errors import OnnxModelError
 
 PROTOBUF_LIMIT = 2**31 - 1
 
@@ -95,14 +95,6 @@ def load_onnx(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
     if locations:
         onnx.external_data_helper.load_external_data_for_model(model, str(path.parent.resolve()))
     return model
-
-
-def check_output_path(path: Path, overwrite: bool) -> None:
-    """Refuses, before any work, an output whose folder is missing or which exists without `overwrite`."""
-    if not path.parent.is_dir():
-        raise OnnxModelError(f"{path.parent}: output folder does not exist; create it or choose another -o")
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path}: already exists; pass --overwrite to replace it")
 
 
 def save_onnx(model, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from PIL import Image
 
-from effrestore.evaluation import psnr
+from effrestore.quality import psnr
 from effrestore.runtime.backends.openvino import cpu_capabilities
 from effrestore.zoo import DEFAULT_MODEL, require_entry
 

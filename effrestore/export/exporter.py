@@ -17,8 +17,9 @@ import numpy as np
 import onnx
 import torch
 
+from effrestore._atomic import check_target
 from effrestore.assets import sample_image
-from effrestore.errors import ExportError
+from effrestore.errors import ExportError, OnnxModelError, OutputExistsError
 from effrestore.export.custom_ops import DOMAIN, register_onnx_schemas, translation_table
 from effrestore.export.debug_metadata import strip_debug_metadata
 from effrestore.export.passes import apply_passes, get_pass
@@ -26,7 +27,7 @@ from effrestore.export.passes._graph import op_histogram
 from effrestore.export.verify import Comparison, compare
 from effrestore.models.attention._exportable import ExportableAttention
 from effrestore.models.backbones import Restormer
-from effrestore.onnx_files import PROTOBUF_LIMIT, check_output_path, save_onnx
+from effrestore.onnx_files import PROTOBUF_LIMIT, save_onnx
 
 AttentionOps = Literal["decomposed", "custom"]
 MIN_OPSET = 17
@@ -182,7 +183,7 @@ def export_onnx(
     Parity: fp32 max|Δ| <= 1e-4 vs torch (or, where torch's own float32 error is larger, twice that); with
     the fp16 pass, PSNR >= 40 dB vs the fp32 torch model."""
     started = time.monotonic()
-    check_output_path(Path(path), overwrite)
+    check_target(Path(path), overwrite=overwrite, error=OnnxModelError, exists=OutputExistsError)
     if opset < MIN_OPSET:
         raise ExportError(
             f"opset {opset} is too old: effrestore needs opset >= {MIN_OPSET} (LayerNormalization); use --opset 18"

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from effrestore.quality import psnr
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -41,7 +43,5 @@ def compare(label: str, reference: np.ndarray, candidate: np.ndarray, peak: floa
     if reference.shape != candidate.shape:
         return Comparison(label, tuple(candidate.shape), float("inf"), float("-inf"))
     diff = reference.astype(np.float64) - candidate.astype(np.float64)
-    mse = float(np.mean(diff**2))
-    psnr = float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
     max_abs = float(np.max(np.abs(diff))) if np.isfinite(diff).all() else float("inf")
-    return Comparison(label, tuple(reference.shape), max_abs, psnr)
+    return Comparison(label, tuple(reference.shape), max_abs, psnr(reference, candidate, peak))

@@ -4,16 +4,13 @@ them, and depth is changed only when the user asks (`--output-depth`)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from effrestore._atomic import check_target
 from effrestore.errors import ImageError
 from effrestore.runtime.imageformats import FORMATS, Format
-
-NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
-
 
 DEPTHS = {8: np.dtype(np.uint8), 16: np.dtype(np.uint16)}
 
@@ -26,27 +23,9 @@ def output_format(path: Path) -> Format:
 
 
 def check_output_path(path: Path, *, overwrite: bool) -> None:
-    """Everything about an output path that can be known before reading the input: format, folder, name."""
-    if len(os.fsencode(path.name)) > NAME_MAX:
-        raise ImageError(
-            f"{path.parent / path.name[:40]}…: the output name is longer than {NAME_MAX} bytes, more than the file "
-            "system holds; rename the input, or give -o a shorter name"
-        )
-    if path.is_symlink() and not path.exists():
-        raise ImageError(
-            f"{path}: is a symbolic link to a missing file ({os.readlink(path)}); remove the link or choose "
-            "another output name"
-        )
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder; give a file name (e.g. {path / 'restored.png'}) or use --out-dir")
-    output_format(path)
-    if path.exists() and not overwrite:
-        raise ImageError(f"{path}: already exists; pass --overwrite to replace it")
-    folder = path.parent
-    if not folder.is_dir():
-        raise ImageError(f"{folder}: output folder does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ImageError(f"{folder}: cannot write here (permission denied); choose another output folder")
+    """Everything about an output image path that can be known before reading the input: format, folder,
+    name."""
+    check_target(path, overwrite=overwrite, error=ImageError, check=lambda: output_format(path))
 
 
 def output_dtype(dtype: np.dtype, depth: int | None) -> np.dtype:

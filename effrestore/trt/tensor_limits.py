@@ -16,7 +16,7 @@ from effrestore.model_file import ModelFile
 from effrestore.trt.profiles import Profile
 
 TENSOR_LIMIT = 2**31 - 1
-PROBE_SIDES = (32, 48, 64)  # rounded up to the model's multiple_of
+FIT_SIDES = (32, 48, 64)  # rounded up to the model's multiple_of
 Log = Callable[[str], None]
 
 
@@ -35,7 +35,7 @@ def largest_tensor(file: ModelFile) -> Callable[[int, int, int], int]:
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    sides = [-(-side // meta.multiple_of) * meta.multiple_of for side in PROBE_SIDES]
+    sides = [-(-side // meta.multiple_of) * meta.multiple_of for side in FIT_SIDES]
     pixels = np.array([side * side for side in sides], np.float64)
     counts = []
     for side in sides:

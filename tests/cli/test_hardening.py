@@ -80,7 +80,7 @@ def test_forged_metadata_names_the_field(folder: Path, field: str, value: str, e
 
 @pytest.mark.parametrize(
     ("args", "fragment"),
-    [(("--threads", "100000"), "--threads must be between 1 and"), (("--threads", "-1"), "--threads"),
+    [(("--threads", "100000"), "threads must be between 1 and"), (("--threads", "-1"), "--threads"),
      (("--threads", "abc"), "--threads"), (("--mem-budget", "0"), "too small"), (("--mem-budget", "0.5"), "unit"),
      (("--mem-budget", "lots"), "memory size"), (("--max-pixels", "-5"), "positive"),
      (("--max-pixels", "0"), "positive"), (("--bogus",), "No such option")],

@@ -29,6 +29,7 @@ from effrestore.errors import BackendUnavailableError, ConfigError
 from effrestore.metadata import ModelMeta
 from effrestore.model_file import ModelFile
 from effrestore.printable import library_message
+from effrestore.quality import psnr
 from effrestore.runtime.backends.base import Backend, allocation_failure, load_failure
 from effrestore.runtime.backends.registry import OpenRequest, register_backend
 from effrestore.runtime.cache import BadEntry, CacheFile, number
@@ -98,10 +99,7 @@ def probe_tile(channels: int) -> np.ndarray:
 
 def agreement_db(reference: np.ndarray, candidate: np.ndarray) -> float:
     """PSNR (dB, peak 1) of `candidate` against `reference`; inf when equal, 0 for non-finite output."""
-    if not np.isfinite(candidate).all():
-        return 0.0
-    mse = float(np.mean((reference.astype(np.float64) - candidate.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
+    return psnr(reference, candidate, peak=1.0) if np.isfinite(candidate).all() else 0.0
 
 
 def _parse_verdict(entry: dict) -> tuple[bool, float]:
