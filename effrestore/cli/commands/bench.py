@@ -18,27 +18,6 @@ from effrestore.cli._errors import shown
 from effrestore.errors import EffrestoreError
 from effrestore.runtime.memory import format_bytes
 
-_WORKER = """
-import json, statistics, sys, time
-import numpy as np
-from effrestore.runtime import Restorer
-source, backend, size, repeats, threads, tile = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
-budget, device, precision = sys.argv[7] or None, sys.argv[8] or None, sys.argv[9]
-tiling = {"tile": tile or "none", "mem_budget": budget}
-r = Restorer.load(source, backend=backend, device=device, threads=threads or None, precision=precision, **tiling)
-x = np.random.default_rng(0).random((size, size, r.meta.in_channels), dtype=np.float32)
-r.restore(x if budget else x[:64, :64])  # with a budget, planning may measure the full size: keep it untimed
-tracker = r.backend.memory_tracker()  # process RSS on the CPU, device memory on an accelerator
-base = tracker.current(); tracker.reset()
-times = []
-for _ in range(repeats):
-    t = time.perf_counter(); r.restore(x); times.append(time.perf_counter() - t)
-peak = tracker.peak()
-print(json.dumps({"median_s": statistics.median(times), "peak_bytes": peak, "growth_bytes": peak - base,
-                  "peak_method": tracker.method, "device": r.backend.device, "backend": r.backend.name,
-                  "precision": r.backend.precision, "note": r.backend.note}))
-"""
-
 
 def bench_one(
     source: str,
@@ -54,21 +33,12 @@ def bench_one(
     """One backend at one size in a fresh process: whole image (`tile` None) or tiles of `tile` pixels.
 
     Without `mem_budget` the runtime's default budget (60% of available memory) applies."""
-    arguments = [
-        source,
-        backend,
-        str(size),
-        str(repeats),
-        str(threads or 0),
-        str(tile or 0),
-        mem_budget or "",
-        device or "",
-        precision,
-    ]
+    arguments = [source, backend, str(size), str(repeats), "--precision", precision]
+    for flag, value in (("--threads", threads), ("--tile", tile), ("--mem-budget", mem_budget), ("--device", device)):
+        if value:
+            arguments += [flag, str(value)]
     result = subprocess.run(
-        [sys.executable, "-c", _WORKER, *arguments],
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", "effrestore.bench_worker", *arguments], capture_output=True, text=True
     )
     if result.returncode != 0:
         lines = result.stderr.strip().splitlines()
