@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # Triton hangs loading a name with a space
 
-FLAVORS = ("python", "onnx", "tensorrt")
+TRITON_FLAVOURS = ("python", "onnx", "tensorrt")
 IMAGE_DTYPES = ("uint8", "uint16")  # what the python flavour's IMAGE/RESTORED carry (8- or 16-bit images)
 PYTHON_MODEL = '''"""Written by `effrestore triton-repo`: the Python backend runs effrestore.serving.triton_python."""
 
@@ -82,7 +82,7 @@ def _parameters(values: dict[str, str]) -> list[dict]:
 def model_config(
     name: str,
     meta: ModelMeta,
-    flavor: str,
+    flavour: str,
     *,
     io_names: tuple[str, str] = ("input", "output"),
     instances: int = 1,
@@ -116,7 +116,7 @@ def model_config(
         "effrestore.in_channels": str(meta.in_channels),
         "effrestore.out_channels": str(meta.out_channels),
     }
-    if flavor == "python":
+    if flavour == "python":
         if image_dtype not in IMAGE_DTYPES:
             raise ConfigError(f"--image-dtype must be {' or '.join(IMAGE_DTYPES)}, got {image_dtype!r}")
         runtime = {
@@ -137,7 +137,7 @@ def model_config(
             "instance_group": instance_group,
             "parameters": _parameters({**runtime, **described}),
         }
-    elif flavor == "onnx":
+    elif flavour == "onnx":
         if max_batch < 1:
             raise ConfigError("--max-batch must be at least 1 for the onnx flavour (Triton batches tiles)")
         config = {
@@ -150,12 +150,12 @@ def model_config(
             "instance_group": instance_group,
             "parameters": _parameters(described),
         }
-    elif flavor == "tensorrt":
+    elif flavour == "tensorrt":
         config = _engine_config(name, engine, instance_group, described)
     else:
-        raise ConfigError(f"unknown flavour {flavor!r}; choose {', '.join(FLAVORS)}")
-    if engine is not None and flavor == "onnx":
-        raise ConfigError("a TensorRT engine is served with --flavor tensorrt or python, not onnx")
+        raise ConfigError(f"unknown flavour {flavour!r}; choose {', '.join(TRITON_FLAVOURS)}")
+    if engine is not None and flavour == "onnx":
+        raise ConfigError("a TensorRT engine is served with --flavour tensorrt or python, not onnx")
     return _text(config) + "\n"
 
 
@@ -163,11 +163,11 @@ def _engine_config(name: str, engine: EngineManifest | None, instance_group: lis
     """Triton's TensorRT backend on a standard TensorRT engine: its tensors, profiles, version and GPUs
     from the engine's manifest."""
     if engine is None:
-        raise ConfigError("--flavor tensorrt serves a TensorRT engine: pass a .plan from `effrestore build`")
+        raise ConfigError("--flavour tensorrt serves a TensorRT engine: pass a .plan from `effrestore build`")
     if engine.flavour != "tensorrt":
         raise ConfigError(
             f"Triton's TensorRT backend runs standard TensorRT engines; this is a {engine.flavour} "
-            f"{engine.tensorrt_version} engine: serve it with --flavor python (effrestore's TensorRT backend runs it)"
+            f"{engine.tensorrt_version} engine: serve it with --flavour python (effrestore's TensorRT backend runs it)"
         )
     meta = engine.model
     profiles = [{"min": list(p.min), "opt": list(p.opt), "max": list(p.max)} for p in engine.profiles]
@@ -194,7 +194,7 @@ def write_triton_model(
     source: ModelFile | Path | str,
     repository: Path,
     name: str,
-    flavor: str = "python",
+    flavour: str = "python",
     *,
     overwrite: bool = False,
     **options: object,
@@ -211,7 +211,7 @@ def write_triton_model(
             f"model name {name!r} must be letters, digits, '_', '.' or '-' (starting with a letter or digit, at most "
             "128); pass --name"
         )
-    config, files = _entry(model, name, flavor, options)
+    config, files = _entry(model, name, flavour, options)
     repository.mkdir(parents=True, exist_ok=True)
     target = repository / name
     if target.exists() and not overwrite:
@@ -223,7 +223,7 @@ def write_triton_model(
         for relative, source in files.items():
             (staging / "1" / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, staging / "1" / relative)
-        if flavor == "python":
+        if flavour == "python":
             (staging / "1" / "model.py").write_text(PYTHON_MODEL)
         (staging / "config.pbtxt").write_text(config)
         os.chmod(staging, 0o755)
@@ -240,14 +240,14 @@ def write_triton_model(
     return target
 
 
-def _entry(model: ModelFile, name: str, flavor: str, options: dict) -> tuple[str, dict[str, Path]]:
+def _entry(model: ModelFile, name: str, flavour: str, options: dict) -> tuple[str, dict[str, Path]]:
     """The config and the version folder's files (name there -> source) for an ONNX model or an engine."""
     if model.kind == "engine":
         from effrestore.trt.manifest import manifest_path
 
-        config = model_config(name, model.meta, flavor, engine=model.manifest, **options)
+        config = model_config(name, model.meta, flavour, engine=model.manifest, **options)
         return config, {"model.plan": model.path, "model.plan.json": manifest_path(model.path)}
-    config = model_config(name, model.meta, flavor, io_names=model.io_names, **options)
+    config = model_config(name, model.meta, flavour, io_names=model.io_names, **options)
     files = {"model.onnx": model.path}
     for location in model.external_data:  # a model over 2 GB keeps its weights beside it
         files[location] = model.path.parent / location

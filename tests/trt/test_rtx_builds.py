@@ -153,7 +153,7 @@ def test_engines_become_triton_entries(models_dir: Path, tmp_path: Path) -> None
     assert sorted(p.name for p in (entry / "1").iterdir()) == ["model.plan", "model.plan.json", "model.py"]
     assert parsed_config(entry).instance_group[0].kind == 1  # KIND_GPU: an engine needs one
     refused = cli("triton-repo", str(plan), "-o", str(repository), "--name", "direct", "--flavor", "tensorrt")
-    assert refused.returncode == 2 and "--flavor python" in refused.stderr
+    assert refused.returncode == 2 and "--flavour python" in refused.stderr
     standard = tmp_path / "standard" / "s.plan"
     standard.parent.mkdir()
     standard.write_bytes(plan.read_bytes())

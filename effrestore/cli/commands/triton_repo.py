@@ -20,11 +20,13 @@ def triton_repo(
     ],
     repository: Annotated[Path, typer.Option("--output", "-o", help="Model repository folder.")],
     name: Annotated[str | None, typer.Option(help="Model name in the repository (default: from MODEL).")] = None,
-    flavor: Annotated[
+    flavour: Annotated[
         str,
         typer.Option(
+            "--flavour",
+            "--flavor",
             help="python: whole images, tiled under --mem-budget in the server; onnx: tensors, client tiles; "
-            "tensorrt: a standard TensorRT .plan in Triton's TensorRT backend (tensors, client tiles)."
+            "tensorrt: a standard TensorRT .plan in Triton's TensorRT backend (tensors, client tiles).",
         ),
     ] = "python",
     mem_budget: Annotated[
@@ -65,14 +67,14 @@ def triton_repo(
     file = ModelFile.resolve(model)
     if repository.exists() and not repository.is_dir():
         raise ConfigError(f"{repository}: exists and is not a folder; -o names the model repository folder")
-    env = _checked_env(python_env) if python_env is not None and flavor == "python" else None
-    if mem_budget is not None and flavor == "python" and file.kind == "onnx":  # engines: no GPU here
+    env = _checked_env(python_env) if python_env is not None and flavour == "python" else None
+    if mem_budget is not None and flavour == "python" and file.kind == "onnx":  # engines: no GPU here
         _check_budget(file, mem_budget, threads)
     folder = write_triton_model(
         file,
         repository,
         name or Path(model).stem,
-        flavor,
+        flavour,
         overwrite=overwrite,
         instances=instances,
         gpu=gpu,
@@ -83,7 +85,7 @@ def triton_repo(
         strength=strength,
         python_env=env.root if env is not None else None,
     )
-    typer.echo(f"wrote {folder} ({flavor} flavour); start a server on the repository with:")
+    typer.echo(f"wrote {folder} ({flavour} flavour); start a server on the repository with:")
     typer.echo(f"  {shlex.join(['tritonserver', '--model-repository', str(repository.resolve())])}")
     if env is not None:
         bundled = ["effrestore", "triton-serve", str(repository.resolve()), "--server-env", str(env.root)]
