@@ -19,8 +19,8 @@ from effrestore.runtime.imageformats.base import (
 )
 from effrestore.runtime.imageformats.registry import HANDLERS, handler_for, output_formats, register_format
 
-FORMATS = output_formats()
-SUFFIXES = set(FORMATS)  # every suffix read and written
+FORMATS = output_formats()  # every suffix written, with what it holds
+SUFFIXES = set(HANDLERS)  # every suffix read
 
 __all__ = [
     "EMBEDDED_PREVIEW", "FORMATS", "HANDLERS", "ORIENT", "SUFFIXES", "ArraySource", "Format", "ImageFormat",

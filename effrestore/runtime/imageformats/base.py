@@ -164,11 +164,13 @@ def row_bytes(blocks: RowBlocks, dtype: np.dtype, total: int) -> Iterator[bytes]
 
 
 class ImageFormat:
-    """One file format's reader and writer. `formats`: what each of its suffixes stores as an output.
+    """One file format's reader and writer. `formats`: what each of its suffixes stores as an output;
+    `reads`: suffixes read but never written.
     Formats read by region (`open_region`) are also written by row blocks (`write_rows`) as the restore
     finishes them; the others are read and written whole."""
 
     formats: ClassVar[dict[str, Format]] = {}
+    reads: ClassVar[tuple[str, ...]] = ()  # suffixes it only reads (their outputs are written as PNG)
     streamed = False  # read by region and written by row blocks
 
     def read(self, path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray, ImageInfo]:

@@ -14,7 +14,7 @@ F = TypeVar("F", bound=type[ImageFormat])
 def register_format(cls: F) -> F:
     """Registers one instance of the decorated `ImageFormat` under each of its suffixes."""
     handler = cls()
-    for suffix in cls.formats:
+    for suffix in (*cls.formats, *cls.reads):
         if suffix in HANDLERS:
             raise ValueError(f"image suffix {suffix!r} registered twice")
         HANDLERS[suffix] = handler
@@ -28,4 +28,4 @@ def handler_for(path: Path) -> ImageFormat | None:
 
 def output_formats() -> dict[str, Format]:
     """Every suffix's output capabilities."""
-    return {suffix: handler.formats[suffix] for suffix, handler in HANDLERS.items()}
+    return {suffix: handler.formats[suffix] for suffix, handler in HANDLERS.items() if suffix in handler.formats}
