@@ -8,6 +8,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from effrestore.errors import ConfigError
+from effrestore.model_file import KIND_NAMES
+from effrestore.runtime.backends import BACKENDS
 from effrestore.runtime.options import check_max_pixels, check_threads, parse_budget
 
 Number = TypeVar("Number", int, float)
@@ -65,13 +67,17 @@ OutputDepth = Annotated[
     ),
 ]
 
-Backend = Annotated[
-    str,
-    typer.Option(
-        help="auto (OpenVINO for ONNX on the CPU when installed, else ONNX Runtime; torch for checkpoints; "
-        "TensorRT for engines), onnxruntime, openvino, torch or tensorrt."
-    ),
-]
+
+def _auto_help() -> str:
+    """What `auto` picks per file kind on the CPU, and every registered backend, from the registrations."""
+    picks = []
+    for kind in KIND_NAMES:
+        able = sorted((s for s in BACKENDS.values() if kind in s.kinds), key=lambda s: -s.priority)
+        picks.append(f"{KIND_NAMES[kind]}: {' else '.join(s.name for s in able)}")
+    return f"auto (on the CPU, the first installed of — {'; '.join(picks)}), or one of {', '.join(BACKENDS)}."
+
+
+Backend = Annotated[str, typer.Option(help=_auto_help())]
 Precision = Annotated[
     str,
     typer.Option(
