@@ -26,6 +26,9 @@ class ProfiledBackend(OnnxRuntimeBackend):
     def known_memory(self) -> list[tuple[int, int]]:
         return [(64 * 64, 20 * MiB), (128 * 128, 200 * MiB)]
 
+    def max_batch(self) -> int:
+        return 1  # profiles built for one tile per call
+
     def _run(self, batch: np.ndarray) -> np.ndarray:
         assert batch.shape[0] == 1 and batch.shape[2] == batch.shape[3] in (64, 128), batch.shape
         return super()._run(batch)
