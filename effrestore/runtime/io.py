@@ -28,12 +28,15 @@ from effrestore.runtime.imageformats import (
     ImageInfo,
     ImageSource,
     RowBlocks,
+    StreamedFormat,
     check_readable,
 )
 from effrestore.runtime.options import check_max_pixels
 
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
-STREAMED_SUFFIXES = {suffix for suffix, handler in HANDLERS.items() if handler.streamed}  # read by region
+STREAMED_SUFFIXES = {
+    suffix for suffix, handler in HANDLERS.items() if isinstance(handler, StreamedFormat)
+}  # read by region
 
 
 def pixel_limit(max_pixels: int | None) -> int:
@@ -65,7 +68,7 @@ def open_source(
     others decoded whole."""
     path = Path(path)
     handler, limit = _reader(path), pixel_limit(max_pixels)
-    if handler.streamed:
+    if isinstance(handler, StreamedFormat):
         source, info = handler.open_region(path, limit, first_frame)
         if getattr(source, "orientation", 1) == 1:
             return source, info, True

@@ -14,6 +14,7 @@ from effrestore.runtime.imageformats.base import (
     ImageSource,
     ReadCost,
     RowBlocks,
+    StreamedFormat,
     check_pixels,
     check_readable,
 )
@@ -24,6 +25,6 @@ SUFFIXES = set(HANDLERS)  # every suffix read
 
 __all__ = [
     "EMBEDDED_PREVIEW", "FORMATS", "HANDLERS", "ORIENT", "SUFFIXES", "ArraySource", "Format", "ImageFormat",
-    "ImageInfo", "ImageSource", "ReadCost", "RowBlocks", "check_pixels", "check_readable", "handler_for",
-    "register_format",
+    "ImageInfo", "ImageSource", "ReadCost", "RowBlocks", "StreamedFormat", "check_pixels", "check_readable",
+    "handler_for", "register_format",
 ]  # fmt: skip

@@ -2,13 +2,14 @@
 capabilities, the image-source protocol for reading by region, the checks every reader makes, and
 `ImageFormat`, the class a format module subclasses and registers.
 
-A new format is one module: an `ImageFormat` subclass with its `formats` (suffix → capabilities), `read`, and
-`write` (or `write_rows` and `open_region` for formats read and written by region), registered with
-`@register_format` and named in this package's `__init__`.
+A new format is one module: an `ImageFormat` subclass with its `formats` (suffix → capabilities), `read` and
+`write` (or a `StreamedFormat` with `open_region` and `write_rows`, for formats read and written by region),
+registered with `@register_format` and named in this package's `__init__`.
 """
 
 from __future__ import annotations
 
+import abc
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -163,20 +164,40 @@ def row_bytes(blocks: RowBlocks, dtype: np.dtype, total: int) -> Iterator[bytes]
         raise ImageError(f"the restore produced {rows} rows where {total} were planned")
 
 
-class ImageFormat:
+class ImageFormat(abc.ABC):
     """One file format's reader and writer. `formats`: what each of its suffixes stores as an output;
-    `reads`: suffixes read but never written.
-    Formats read by region (`open_region`) are also written by row blocks (`write_rows`) as the restore
-    finishes them; the others are read and written whole."""
+    `reads`: suffixes read but never written (their outputs are written as PNG)."""
 
     formats: ClassVar[dict[str, Format]] = {}
-    reads: ClassVar[tuple[str, ...]] = ()  # suffixes it only reads (their outputs are written as PNG)
-    streamed = False  # read by region and written by row blocks
+    reads: ClassVar[tuple[str, ...]] = ()
+
+    @abc.abstractmethod
+    def read(self, path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray, ImageInfo]:
+        """(H×W or H×W×C array in its storage dtype, info), the whole image."""
+
+    def write(self, tmp: Path, suffix: str, array: np.ndarray, info: ImageInfo) -> None:
+        """Writes `array` (H×W or H×W×C, channels the format holds) with the metadata `info` keeps; a
+        read-only format refuses (`formats.check_output_path` refuses its suffix before any work)."""
+        raise ImageError(f"{suffix} is read, not written; write .png or .tif")
+
+
+class StreamedFormat(ImageFormat):
+    """A format read by region (`open_region`) and written by row blocks (`write_rows`) as the restore
+    finishes them: an image of any size holds a band of rows in memory."""
+
+    @abc.abstractmethod
+    def open_region(self, path: Path, limit: int, first_frame: bool) -> tuple[ImageSource, ImageInfo]:
+        """A source of the image's rows, read by region."""
+
+    @abc.abstractmethod
+    def write_rows(
+        self, tmp: Path, shape: tuple[int, ...], dtype: np.dtype, blocks: RowBlocks, info: ImageInfo
+    ) -> None:
+        """Writes an image of `shape` from consecutive row blocks."""
 
     def read(self, path: Path, limit: int, first_frame: bool) -> tuple[np.ndarray, ImageInfo]:
-        """(H×W or H×W×C array in its storage dtype, info), the whole image. Streamed formats read it through
-        their region reader (one decoding path for both uses), turned upright by the source's orientation
-        (the output is written upright, without one)."""
+        """The whole image through the region reader (one decoding path for both uses), turned upright by
+        the source's orientation (the output is written upright, without one)."""
         source, info = self.open_region(path, limit, first_frame)
         try:
             array = source.rows(0, source.height)
@@ -187,16 +208,5 @@ class ImageFormat:
             array = np.ascontiguousarray(ORIENT[orientation](array))
         return (array[..., 0] if array.shape[2] == 1 else array), info
 
-    def open_region(self, path: Path, limit: int, first_frame: bool) -> tuple[ImageSource, ImageInfo]:
-        """A source of the image's rows, read by region (streamed formats only)."""
-        raise NotImplementedError
-
     def write(self, tmp: Path, suffix: str, array: np.ndarray, info: ImageInfo) -> None:
-        """Writes `array` (H×W or H×W×C, channels the format holds) with the metadata `info` keeps."""
         self.write_rows(tmp, array.shape, array.dtype, [array], info)
-
-    def write_rows(
-        self, tmp: Path, shape: tuple[int, ...], dtype: np.dtype, blocks: RowBlocks, info: ImageInfo
-    ) -> None:
-        """Writes an image of `shape` from consecutive row blocks (streamed formats only)."""
-        raise NotImplementedError

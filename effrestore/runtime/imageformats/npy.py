@@ -11,11 +11,11 @@ import numpy as np
 from effrestore.errors import ImageError
 from effrestore.runtime.imageformats.base import (
     Format,
-    ImageFormat,
     ImageInfo,
     ImageSource,
     ReadCost,
     RowBlocks,
+    StreamedFormat,
     check_pixels,
     row_bytes,
 )
@@ -70,11 +70,10 @@ class NpySource:
 
 
 @register_format
-class Npy(ImageFormat):
+class Npy(StreamedFormat):
     formats: ClassVar[dict[str, Format]] = {
         ".npy": Format("NumPy", ("uint8", "uint16", "float32"), tuple(range(1, 5)), ())
     }
-    streamed = True
 
     def open_region(self, path: Path, limit: int, first_frame: bool) -> tuple[ImageSource, ImageInfo]:
         return NpySource(path, limit), ImageInfo("npy")

@@ -18,11 +18,11 @@ from effrestore.errors import ImageError
 from effrestore.runtime.imageformats.base import (
     ORIENT,
     Format,
-    ImageFormat,
     ImageInfo,
     ImageSource,
     ReadCost,
     RowBlocks,
+    StreamedFormat,
     check_pixels,
     one_frame,
     row_bytes,
@@ -266,9 +266,8 @@ def tiff_dpi(page: Any) -> tuple[float, float] | None:
 
 
 @register_format
-class Tiff(ImageFormat):
+class Tiff(StreamedFormat):
     formats: ClassVar[dict[str, Format]] = {".tif": _TIFF_FORMAT, ".tiff": _TIFF_FORMAT}
-    streamed = True
 
     def open_region(self, path: Path, limit: int, first_frame: bool) -> tuple[ImageSource, ImageInfo]:
         source = TiffSource(path, limit, first_frame)
