@@ -14,9 +14,9 @@ import torch
 
 from effrestore.errors import RewriteError
 from effrestore.export import apply_passes, export_onnx
-from effrestore.export.passes._graph import GraphIndex
+from effrestore.export.passes._graph import GraphIndex, inferred_shapes
 from effrestore.export.passes.fp16 import FP32_OPS
-from effrestore.export.passes.reassociate_linear_attention import _inferred_shapes, find_chain
+from effrestore.export.passes.reassociate_linear_attention import find_chain
 from effrestore.models import build_model
 
 PROBE = Path(__file__).with_name("_reassoc_probe.py")
@@ -59,7 +59,7 @@ def test_reassociation_refuses_softmax_between() -> None:
     assert [n.op_type for n in after.graph.node] == [n.op_type for n in before.graph.node]
     index = GraphIndex(before.graph)
     outer = before.graph.node[-1]
-    reason = find_chain(index, _inferred_shapes(before), outer)
+    reason = find_chain(index, inferred_shapes(before), outer)
     assert isinstance(reason, str) and "Softmax" in reason
 
 
@@ -141,3 +141,64 @@ def test_fp16_keeps_islands_and_psnr(tmp_path: Path) -> None:
 def test_unknown_pass() -> None:
     with pytest.raises(RewriteError, match="unknown rewrite pass 'fuse-everything'"):
         apply_passes(chain_model("div"), ["fuse-everything"])
+
+
+def _ops(model: onnx.ModelProto, op: str) -> int:
+    return sum(n.op_type == op for n in model.graph.node)
+
+
+def _raw_export(tmp_path: Path, attention: str, layernorm: str) -> tuple[onnx.ModelProto, torch.nn.Module]:
+    torch.manual_seed(0)
+    model = build_model(
+        "restormer-xs", attention=attention, layernorm=layernorm, num_blocks=(1, 1, 1, 1), num_refinement_blocks=0
+    ).eval()
+    export_onnx(model, tmp_path / "raw.onnx", passes=[], verify_parity=False)
+    return onnx.load(str(tmp_path / "raw.onnx")), model
+
+
+def _torch_parity(after: onnx.ModelProto, model: torch.nn.Module, atol: float = 1e-5) -> None:
+    x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
+    with torch.no_grad():
+        reference = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(run(after, {"input": x}), reference, atol=atol)
+
+
+def test_nchw_layernorm_removes_the_transposes(tmp_path: Path) -> None:
+    raw, model = _raw_export(tmp_path, "none", "BiasFree")  # x/σ·w: not a standard LayerNorm
+    after = apply_passes(raw, ["nchw-layernorm"])
+    onnx.checker.check_model(after, full_check=True)
+    assert _ops(raw, "Transpose") == 17 and _ops(raw, "ReduceMean") == 14  # 7 blocks x 2 norms, + the head
+    assert _ops(after, "Transpose") == 3 and _ops(after, "ReduceMean") == 0  # the channel means are 1x1 Convs
+    _torch_parity(after, model)
+
+
+def test_nchw_layernorm_converts_a_fused_layernorm(exported_pair: tuple[Path, torch.nn.Module]) -> None:
+    path, model = exported_pair
+    fused = apply_passes(onnx.load(str(path)), ["fuse-layernorm"])
+    after = apply_passes(fused, ["nchw-layernorm"])
+    assert _ops(fused, "LayerNormalization") == 14 and _ops(after, "LayerNormalization") == 0
+    assert _ops(after, "Transpose") == _ops(fused, "Transpose") - 28
+    _torch_parity(after, model)
+
+
+def test_split_projections_removes_the_qkv_and_gate_splits(tmp_path: Path) -> None:
+    raw, model = _raw_export(tmp_path, "mdta", "WithBias")
+    after = apply_passes(raw, ["split-projections"])
+    onnx.checker.check_model(after, full_check=True)
+    assert _ops(raw, "Split") == 14 and _ops(after, "Split") == 0  # q|k|v and the GDFN gate halves, 7 blocks
+    assert _ops(after, "Conv") > _ops(raw, "Conv")
+    read = {name for node in after.graph.node for name in node.input}
+    assert all(t.name in read for t in after.graph.initializer), "the unsplit weights were left behind"
+    _torch_parity(after, model)
+
+
+@pytest.mark.slow  # one export per family (~30 s each)
+@pytest.mark.parametrize("attention", ["mdta", "glmha", "linear_sa", "gsa", "stt"])
+@pytest.mark.parametrize("layernorm", ["WithBias", "BiasFree"])
+def test_layout_passes_parity_every_family(tmp_path: Path, attention: str, layernorm: str) -> None:
+    raw, model = _raw_export(tmp_path, attention, layernorm)
+    after = apply_passes(raw, ["nchw-layernorm", "split-projections", "fuse-layernorm"])
+    onnx.checker.check_model(after, full_check=True)
+    assert _ops(after, "Transpose") <= _ops(raw, "Transpose") - 28
+    # GSA's own float32 error against torch is ~1e-5 before any pass; the passes may not add more than that
+    _torch_parity(after, model, atol=3e-5 if attention == "gsa" else 1e-5)

@@ -10,8 +10,10 @@ from effrestore.export.passes import (  # noqa: F401 (they register themselves)
     decompose_attention,
     fp16,
     fuse_layernorm,
+    nchw_layernorm,
     reassociate_linear_attention,
     simplify,
+    split_projections,
 )
 from effrestore.export.passes.registry import PASSES, apply_passes, get_pass, register_pass
 

@@ -45,6 +45,29 @@ class GraphIndex:
         return users[0] if len(users) == 1 and name not in self.graph_outputs else None
 
 
+def inferred_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
+    """tensor -> its dims after ONNX shape inference (None where a dim is symbolic or unknown)."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {}
+    for info in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
+        dims = info.type.tensor_type.shape.dim
+        shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    return shapes
+
+
+def splice(graph: onnx.GraphProto, replaced: dict[int, list[onnx.NodeProto]]) -> None:
+    """Puts each node's replacement list (keyed by `id(node)`) in its place, keeping topological order,
+    and drops the constants no node reads any more (the weights a pass replaced by sliced copies)."""
+    nodes = [n for node in graph.node for n in replaced.get(id(node), [node])]
+    read = {name for node in nodes for name in node.input} | {o.name for o in graph.output}
+    nodes = [n for n in nodes if n.op_type != "Constant" or n.output[0] in read]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    kept = [t for t in graph.initializer if t.name in read]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+
+
 def attribute(node: onnx.NodeProto, name: str, default: object = None) -> object:
     for attr in node.attribute:
         if attr.name == name:

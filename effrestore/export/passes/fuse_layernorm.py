@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import onnx
 
-from effrestore.export.passes._graph import GraphIndex, attribute, fresh_name
+from effrestore.export.passes._graph import GraphIndex, attribute, fresh_name, inferred_shapes
 from effrestore.export.passes.registry import register_pass
 
 
@@ -59,8 +59,7 @@ def _match(index: GraphIndex, ranks: dict[str, int], add: onnx.NodeProto) -> tup
 
 @register_pass("fuse-layernorm")
 def fuse_layernorm(model: onnx.ModelProto) -> onnx.ModelProto:
-    inferred = onnx.shape_inference.infer_shapes(model)
-    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in [*inferred.graph.value_info, *inferred.graph.input]}
+    ranks = {name: len(dims) for name, dims in inferred_shapes(model).items()}
     index = GraphIndex(model.graph)
     removed: set[int] = set()
     replacements: dict[int, onnx.NodeProto] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import onnx
 
-from effrestore.export.passes._graph import GraphIndex, attribute, fresh_name
+from effrestore.export.passes._graph import GraphIndex, attribute, fresh_name, inferred_shapes
 from effrestore.export.passes.registry import register_pass
 
 SCALAR_OPS = {"Mul", "Div"}
@@ -34,15 +34,6 @@ def _is_scalar(index: GraphIndex, shapes: dict[str, list], name: str) -> bool:
         return value.size == 1
     dims = shapes.get(name)
     return dims is not None and all(d == 1 for d in dims)
-
-
-def _inferred_shapes(model: onnx.ModelProto) -> dict[str, list]:
-    inferred = onnx.shape_inference.infer_shapes(model)
-    shapes = {}
-    for info in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
-        dims = info.type.tensor_type.shape.dim
-        shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-    return shapes
 
 
 def find_chain(index: GraphIndex, shapes: dict[str, list], outer: onnx.NodeProto) -> tuple | str:
@@ -69,7 +60,7 @@ def find_chain(index: GraphIndex, shapes: dict[str, list], outer: onnx.NodeProto
 
 @register_pass("reassociate-linear-attention")
 def reassociate_linear_attention(model: onnx.ModelProto) -> onnx.ModelProto:
-    shapes = _inferred_shapes(model)
+    shapes = inferred_shapes(model)
     index = GraphIndex(model.graph)
     removed: set[int] = set()
     replacements: dict[int, list[onnx.NodeProto]] = {}
