@@ -71,10 +71,6 @@ train "$RUNS/denoise-photo-l2" --init "$RUNS/denoise-photo-chroma/model.safetens
 train "$RUNS/denoise-photo-c128" --init "$RUNS/denoise-photo-l2/model.safetensors" --model restormer-xs \
   --attention glmha --data "$DATA/cbsd432" --data "$DATA/live1" --degradation camera --gaussian-fraction 0.2 \
   --steps 1000 --crop 128 --batch 6 --lr 1e-4 --loss l2 --seed 17
-# Larger crops again (160 px × 4), half the learning rate, from the 128 px stage.
-train "$RUNS/denoise-photo-c160" --init "$RUNS/denoise-photo-c128/model.safetensors" --model restormer-xs \
-  --attention glmha --data "$DATA/cbsd432" --data "$DATA/live1" --degradation camera --gaussian-fraction 0.2 \
-  --steps 900 --crop 160 --batch 4 --lr 5e-5 --loss l2 --seed 23
 train "$RUNS/sr-x2" --task sr2 --model restormer-xs --attention glmha --data "$DATA/live1" --synthetic 0.2 \
   --steps 2082 --crop 128 --batch 32 --lr 1e-3 --seed 2 --device "$GPU_DEVICE"
 
