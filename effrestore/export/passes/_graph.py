@@ -55,6 +55,22 @@ def inferred_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
     return shapes
 
 
+def add_initializer(graph: onnx.GraphProto, value: np.ndarray, stem: str) -> str:
+    """Stores `value` as a new initializer under a fresh name derived from `stem`; returns the name."""
+    name = fresh_name(stem)
+    graph.initializer.append(numpy_helper.from_array(value, name))
+    return name
+
+
+def reduce_axes(index: GraphIndex, node: onnx.NodeProto) -> list[int] | None:
+    """A Reduce* node's axes, from its second input (opset >= 18) or its attribute; None if not constant."""
+    if len(node.input) > 1 and node.input[1]:
+        axes = index.constant(node.input[1])
+        return None if axes is None else [int(a) for a in np.ravel(axes)]
+    axes = attribute(node, "axes")
+    return None if axes is None else [int(a) for a in axes]
+
+
 def splice(graph: onnx.GraphProto, replaced: dict[int, list[onnx.NodeProto]]) -> None:
     """Puts each node's replacement list (keyed by `id(node)`) in its place, keeping topological order,
     and drops the constants no node reads any more (the weights a pass replaced by sliced copies)."""

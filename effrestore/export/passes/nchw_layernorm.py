@@ -20,9 +20,17 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 
-from effrestore.export.passes._graph import GraphIndex, attribute, fresh_name, inferred_shapes, splice
+from effrestore.export.passes._graph import (
+    GraphIndex,
+    add_initializer,
+    attribute,
+    fresh_name,
+    inferred_shapes,
+    reduce_axes,
+    splice,
+)
 from effrestore.export.passes.registry import register_pass
 
 TO_NHWC = [0, 2, 3, 1]
@@ -67,17 +75,10 @@ class _Island:
         if node.op_type in ELEMENTWISE:
             return True
         if node.op_type == "ReduceMean":
-            return attribute(node, "keepdims", 1) == 1 and _last_axis(self._axes(node))
+            return attribute(node, "keepdims", 1) == 1 and _last_axis(reduce_axes(self.index, node))
         if node.op_type == "LayerNormalization":
             return attribute(node, "axis", -1) in (-1, 3) and len(node.output) == 1
         return False
-
-    def _axes(self, node: onnx.NodeProto) -> list[int] | None:
-        if len(node.input) > 1:
-            axes = self.index.constant(node.input[1])
-            return None if axes is None else [int(a) for a in np.ravel(axes)]
-        axes = attribute(node, "axes")
-        return None if axes is None else [int(a) for a in axes]
 
     def _inputs_known(self, node: onnx.NodeProto) -> bool:
         """Every input is an island tensor or a constant that broadcasts per pixel (scalar or [.., C])."""
@@ -106,23 +107,19 @@ class _Rewriter:
         self.converted: dict[str, str] = {}
         self.averages: dict[int, str] = {}
 
-    def _constant(self, value: np.ndarray, stem: str) -> str:
-        name = fresh_name(stem)
-        self.graph.initializer.append(numpy_helper.from_array(value, name))
-        return name
-
     def per_channel(self, name: str) -> str:
         """A constant of shape [.., C] as [C, 1, 1]; scalars and island tensors unchanged."""
         value = self.index.constant(name)
         if value is None or value.size == 1:
             return name
         if name not in self.converted:
-            self.converted[name] = self._constant(value.reshape(-1, 1, 1), f"{name}.nchw")
+            self.converted[name] = add_initializer(self.graph, value.reshape(-1, 1, 1), f"{name}.nchw")
         return self.converted[name]
 
     def channel_mean(self, x: str, out: str, channels: int) -> onnx.NodeProto:
         if channels not in self.averages:
-            self.averages[channels] = self._constant(np.full((1, channels, 1, 1), 1 / channels, np.float32), "average")
+            weights = np.full((1, channels, 1, 1), 1 / channels, np.float32)
+            self.averages[channels] = add_initializer(self.graph, weights, "average")
         return helper.make_node("Conv", [x, self.averages[channels]], [out], name=fresh_name("ChannelMean"))
 
     def node(self, node: onnx.NodeProto, channels: int) -> list[onnx.NodeProto]:
@@ -137,8 +134,8 @@ class _Rewriter:
     def _layernorm(self, node: onnx.NodeProto, channels: int) -> list[onnx.NodeProto]:
         x, scale = node.input[0], self.per_channel(node.input[1])
         bias = self.per_channel(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-        eps = self._constant(np.array(attribute(node, "epsilon", 1e-5), np.float32), "epsilon")
-        two = self._constant(np.array(2.0, np.float32), "two")
+        eps = add_initializer(self.graph, np.array(attribute(node, "epsilon", 1e-5), np.float32), "epsilon")
+        two = add_initializer(self.graph, np.array(2.0, np.float32), "two")
         mean, centred, square, variance, shifted, std, normed, scaled = (fresh_name("ln") for _ in range(8))
         nodes = [
             self.channel_mean(x, mean, channels),
@@ -172,8 +169,10 @@ def nchw_layernorm(model: onnx.ModelProto) -> onnx.ModelProto:
             continue
         dims = shapes.get(node.input[0], [])
         channels = dims[1] if len(dims) == 4 else None
-        island = _Island(index, node, channels or 0)
-        if channels is None or not island.grow():
+        if channels is None:
+            continue
+        island = _Island(index, node, channels)
+        if not island.grow():
             continue
         renamed[node.output[0]] = node.input[0]
         transposed.update(island.tensors)

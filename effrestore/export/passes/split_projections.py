@@ -16,9 +16,16 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 
-from effrestore.export.passes._graph import GraphIndex, attribute, fresh_name, inferred_shapes, splice
+from effrestore.export.passes._graph import (
+    GraphIndex,
+    add_initializer,
+    attribute,
+    fresh_name,
+    inferred_shapes,
+    splice,
+)
 from effrestore.export.passes.registry import register_pass
 
 PER_CHANNEL_BINARY = {"Mul", "Add"}
@@ -97,18 +104,13 @@ class _Parts:
         self.gate_parts: dict[str, list[str]] = {}
         self.nodes: list[onnx.NodeProto] = []
 
-    def _initializer(self, value: np.ndarray, stem: str) -> str:
-        name = fresh_name(stem)
-        self.graph.initializer.append(numpy_helper.from_array(value, name))
-        return name
-
     def _slice(self, name: str, part: int, axis: int) -> str:
         lo, hi = int(self.bounds[part]), int(self.bounds[part + 1])
         value = self.index.constant(name)
         if value is not None:
-            return self._initializer(np.take(value, range(lo, hi), axis=axis), f"{name}.part{part}")
+            return add_initializer(self.graph, np.take(value, range(lo, hi), axis=axis), f"{name}.part{part}")
         if name not in self.gate_parts:  # a computed per-channel operand: split once, small
-            sizes = self._initializer(np.diff(self.bounds).astype(np.int64), "part_sizes")
+            sizes = add_initializer(self.graph, np.diff(self.bounds).astype(np.int64), "part_sizes")
             outs = [fresh_name("gate_part") for _ in range(len(self.bounds) - 1)]
             self.nodes.append(helper.make_node("Split", [name, sizes], outs, axis=axis))
             self.gate_parts[name] = outs
