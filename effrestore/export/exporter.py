@@ -33,7 +33,12 @@ AttentionOps = Literal["decomposed", "custom"]
 MIN_OPSET = 17
 FP32_ATOL = 1e-4
 FP16_PSNR_MIN = 40.0
-DEFAULT_PASSES: dict[str, tuple[str, ...]] = {"decomposed": ("fuse-layernorm",), "custom": ()}
+# CPU layout first (channel LayerNorm on NCHW, one projection per split part), then any last-axis
+# LayerNorm left over (attention internals) fused to the standard op.
+DEFAULT_PASSES: dict[str, tuple[str, ...]] = {
+    "decomposed": ("nchw-layernorm", "split-projections", "fuse-layernorm"),
+    "custom": (),
+}
 
 
 @dataclass

@@ -4,7 +4,10 @@ Kept in float32 (the known causes of fp16 NaN/black output in restoration transf
 LayerNormalization, Softmax, L2/Lp normalisation, ReduceMean/ReduceSum/ReduceSumSquare (Σ over pixels of
 squares reaches the fp16 maximum at 256²), Pow/Sqrt/Exp/Log, the effrestore custom ops, and any node whose
 non-constant float inputs all come from float32 nodes (so `var + eps -> Sqrt` stays fp32 after a
-reduction). The graph inputs and outputs stay float32; Casts are inserted at every precision boundary.
+reduction). `nchw-layernorm`'s channel means are 1×1 convolutions: the variance's reads `Pow`, so it stays
+float32 by that rule; the mean of the activations is an average (weights 1/C), which cannot overflow, and
+runs in fp16 like its input. The graph inputs and outputs stay float32; Casts are inserted at every
+precision boundary.
 """
 
 from __future__ import annotations
