@@ -1,5 +1,6 @@
 """One `effrestore bench` cell, run as `python -m effrestore.bench_worker` in a fresh process (so each cell's
-peak memory is its own): loads the model, restores a random image `repeats` times, prints one JSON line."""
+peak memory is its own): loads the model, restores a random image `repeats` times, prints one JSON line.
+With --profile, the runtime's per-op-type profile of the whole image follows the timed runs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 
 import numpy as np
 
+from effrestore.errors import ConfigError
 from effrestore.runtime import Restorer
 
 
@@ -24,6 +26,7 @@ def main() -> None:
     parser.add_argument("--mem-budget")
     parser.add_argument("--device")
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     tiling = {"tile": args.tile or "none", "mem_budget": args.mem_budget}
     restorer = Restorer.load(
@@ -41,11 +44,18 @@ def main() -> None:
         times.append(time.perf_counter() - started)
     peak = tracker.peak()
     used = restorer.backend
-    print(json.dumps({
+    cell = {
         "median_s": statistics.median(times), "peak_bytes": peak, "growth_bytes": peak - base,
         "peak_method": tracker.method, "device": used.device, "backend": used.name, "precision": used.precision,
         "note": used.note,
-    }))  # fmt: skip
+    }  # fmt: skip
+    if args.profile:
+        multiple = restorer.meta.multiple_of
+        if args.size % multiple:
+            raise ConfigError(f"--profile runs the whole image: use sizes that are multiples of {multiple}")
+        whole = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
+        cell["profile"] = used.op_profile(whole, args.repeats).to_dict()
+    print(json.dumps(cell))
 
 
 if __name__ == "__main__":

@@ -46,3 +46,23 @@ def test_bench_rows(models_dir: Path) -> None:
     assert mixed.returncode == 1 and small["median_s"] > 0 and "error" not in small
     assert big["size"] == 2048 and "budget" in big["error"]
     assert "1 of 2 cells failed" in mixed.stderr and "MemoryBudgetError" not in mixed.stderr
+
+
+def test_profile_shows_where_the_time_goes(models_dir: Path) -> None:
+    """Each runtime's own profiler: op types it ran, shares that add up, the layout share among them."""
+    model = str(models_dir / "glmha.onnx")
+    common = ("--sizes", "64", "--repeats", "2", "--threads", "1", "--profile")
+    rows = json.loads(bench("--model", model, "--backends", "openvino,onnxruntime", *common, "--json").stdout)
+    convolutions = {"openvino": "Convolution", "onnxruntime": "Conv"}
+    for row in rows:
+        profile = row["profile"]
+        ops = {op["op_type"]: op for op in profile["ops"]}
+        assert convolutions[row["backend"]] in ops and all(op["nodes"] >= 1 for op in ops.values())
+        assert abs(sum(op["share"] for op in profile["ops"]) - 1) < 1e-6
+        assert 0 < profile["seconds_per_call"] < 10 * row["median_s"]
+        assert 0 <= profile["layout_share"] < 1
+    table = bench("--model", model, *common)
+    assert table.returncode == 0 and table.stdout.count("where the time goes") == 1  # auto: one backend
+    assert "layout ops" in table.stdout and "ms per call" in table.stdout
+    torch_row = bench("--model", str(models_dir / "glmha.safetensors"), "--backends", "torch", *common)
+    assert torch_row.returncode == 1 and "no per-op profiler" in torch_row.stderr

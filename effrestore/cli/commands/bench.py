@@ -29,11 +29,12 @@ def bench_one(
     mem_budget: str | None = None,
     device: str | None = None,
     precision: str = "auto",
+    profile: bool = False,
 ) -> dict:
     """One backend at one size in a fresh process: whole image (`tile` None) or tiles of `tile` pixels.
 
     Without `mem_budget` the runtime's default budget (60% of available memory) applies."""
-    arguments = [source, backend, str(size), str(repeats), "--precision", precision]
+    arguments = [source, backend, str(size), str(repeats), "--precision", precision, *(["--profile"] * profile)]
     for flag, value in (("--threads", threads), ("--tile", tile), ("--mem-budget", mem_budget), ("--device", device)):
         if value:
             arguments += [flag, str(value)]
@@ -72,6 +73,14 @@ def bench(
     device: Annotated[
         str | None, typer.Option(help="Device for the backends, e.g. cpu or cuda:0 (default: the backend's choice).")
     ] = None,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help="Also show where the time goes: the runtime's own per-op-type profile of a whole-image call "
+            "(OpenVINO PERF_COUNT, ONNX Runtime's profiler), with the share of layout ops.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Time inference per backend and size, each size in a fresh subprocess, with the peak memory the budget
@@ -88,7 +97,9 @@ def bench(
         for backend, size in cells:
             progress.update(task, description=f"{backend} at {size}²")
             try:
-                rows.append(bench_one(model, backend, size, repeats, threads, tile, mem_budget, device, precision))
+                rows.append(
+                    bench_one(model, backend, size, repeats, threads, tile, mem_budget, device, precision, profile)
+                )
             except EffrestoreError as exc:  # one cell over budget must not hide the others' numbers
                 rows.append({"backend": backend, "size": size, "tile": tile, "error": str(exc)})
             progress.advance(task)
@@ -96,6 +107,9 @@ def bench(
         typer.echo(json.dumps(rows, indent=2))
     else:
         print_table(model, rows)
+        for row in rows:
+            if "profile" in row:
+                print_profile(row)
     failed = [row for row in rows if "error" in row]
     if failed:
         typer.echo(f"{len(failed)} of {len(rows)} cells failed:", err=True)
@@ -121,4 +135,17 @@ def print_table(model: str, rows: list[dict]) -> None:
             f"{row['megapixels_per_second']:.3f}",
             f"{format_bytes(row['peak_bytes'])} ({row['peak_method']})",
         )
+    Console().print(table)
+
+
+def print_profile(row: dict) -> None:
+    profile = row["profile"]
+    title = f"where the time goes: {row['backend']} {row['precision']} at {row['size']}², " + (
+        f"{profile['seconds_per_call']:.3f} s per call in its ops; layout ops {profile['layout_share']:.1%}"
+    )
+    table = Table(title=title)
+    for column in ("op type", "share", "ms per call", "nodes"):
+        table.add_column(column)
+    for op in profile["ops"]:
+        table.add_row(op["op_type"], f"{op['share']:.1%}", f"{op['seconds'] * 1e3:.1f}", str(op["nodes"]))
     Console().print(table)

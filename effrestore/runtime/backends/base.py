@@ -7,10 +7,11 @@ import sys
 
 import numpy as np
 
-from effrestore.errors import InternalError, TileError
+from effrestore.errors import BackendUnavailableError, InternalError, TileError
 from effrestore.metadata import ModelMeta
 from effrestore.printable import library_message
 from effrestore.runtime.memory import MemoryTracker, PeakTracker, return_freed_memory
+from effrestore.runtime.profile import OpProfile
 
 
 class Backend(abc.ABC):
@@ -73,6 +74,13 @@ class Backend(abc.ABC):
     def memory_tracker(self) -> MemoryTracker:
         """What a memory budget bounds for this backend: the process's peak RSS unless it runs elsewhere."""
         return PeakTracker()
+
+    def op_profile(self, batch: np.ndarray, calls: int) -> OpProfile:
+        """Per-op-type time of `calls` warm calls on `batch`, from the runtime's own profiler (a separately
+        compiled model or session, so profiling never slows the ordinary calls)."""
+        raise BackendUnavailableError(
+            f"the {self.name} backend has no per-op profiler; profile with --backends openvino or onnxruntime"
+        )
 
     @abc.abstractmethod
     def _run(self, batch: np.ndarray) -> np.ndarray:

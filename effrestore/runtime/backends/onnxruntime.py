@@ -7,6 +7,8 @@ returns to the system between tiles and a probe measures what one call needs, no
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from effrestore.metadata import ModelMeta
 from effrestore.model_file import ModelFile
 from effrestore.runtime.backends.base import Backend, load_failure
 from effrestore.runtime.backends.registry import OpenRequest, register_backend
+from effrestore.runtime.profile import OpProfile
 
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
@@ -79,19 +82,46 @@ class OnnxRuntimeBackend(Backend):
                 f"ONNX Runtime here has no {wanted[0]} (available: {', '.join(ort.get_available_providers())}); "
                 "use --device cpu, or install onnxruntime-gpu"
             )
-        options = quiet_options(ort)
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as exc:  # ORT raises its own exception classes (Fail, InvalidGraph, ...)
-            raise BackendUnavailableError(f"{path}: ONNX Runtime cannot load this model: {load_failure(exc)}") from None
+        self.path, self.providers, self.threads = path, providers, threads
+        self.session = self._session()
         self.run_options = ort.RunOptions()
         self.run_options.log_severity_level = FATAL_ONLY
         self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", shrink)
         self.input_name = self.session.get_inputs()[0].name
         super().__init__(model.meta, device, model.digest)
+
+    def _session(self, profile_prefix: str | None = None) -> Any:
+        import onnxruntime as ort
+
+        options = quiet_options(ort)
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+        if profile_prefix:
+            options.enable_profiling = True
+            options.profile_file_prefix = profile_prefix
+        try:
+            return ort.InferenceSession(str(self.path), options, providers=self.providers)
+        except Exception as exc:  # ORT raises its own exception classes (Fail, InvalidGraph, ...)
+            raise BackendUnavailableError(
+                f"{self.path}: ONNX Runtime cannot load this model: {load_failure(exc)}"
+            ) from None
+
+    def op_profile(self, batch: np.ndarray, calls: int) -> OpProfile:
+        with tempfile.TemporaryDirectory() as folder:
+            session = self._session(profile_prefix=str(Path(folder) / "profile"))
+            for _ in range(calls + 1):  # the first call pays allocation: left out below
+                session.run(None, {self.input_name: batch}, self.run_options)
+            events = json.loads(Path(session.end_profiling()).read_text())
+        runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run")[1:]
+        samples = [
+            (e["args"]["op_name"], e["dur"] / 1e6)
+            for e in events
+            if e.get("cat") == "Node"
+            and e["name"].endswith("_kernel_time")
+            and any(start <= e["ts"] <= end for start, end in runs)
+        ]
+        return OpProfile.from_samples(self.name, self.precision, samples, len(runs))
 
     def close(self) -> None:
         super().close()

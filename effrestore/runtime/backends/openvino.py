@@ -33,6 +33,7 @@ from effrestore.quality import psnr
 from effrestore.runtime.backends.base import Backend, allocation_failure, load_failure
 from effrestore.runtime.backends.registry import OpenRequest, register_backend
 from effrestore.runtime.cache import BadEntry, CacheFile, number
+from effrestore.runtime.profile import OpProfile
 
 KEPT_SHAPES = 3
 HINTS = {"fp32": "f32", "bf16": "bf16"}
@@ -226,6 +227,22 @@ class OpenVinoBackend(Backend):
         while len(self._compiled) > KEPT_SHAPES:
             self._compiled.popitem(last=False)
         return request
+
+    def op_profile(self, batch: np.ndarray, calls: int) -> OpProfile:
+        import openvino as ov
+
+        model = self.model.clone()
+        model.reshape({self.input_name: list(batch.shape)})
+        request = self.core.compile_model(model, "CPU", {**self.config, "PERF_COUNT": True}).create_infer_request()
+        request.infer({0: batch})  # the first call pays allocation and first-touch costs
+        samples = []
+        for _ in range(calls):
+            request.infer({0: batch})
+            executed = ov.ProfilingInfo.Status.EXECUTED
+            samples += [
+                (i.node_type, i.real_time.total_seconds()) for i in request.profiling_info if i.status == executed
+            ]
+        return OpProfile.from_samples(self.name, self.precision, samples, calls)
 
     def prepare(self, shape: tuple[int, ...]) -> None:
         with self._lock:
