@@ -52,14 +52,15 @@ class CallFit:
         return self.fixed + self.per_pixel * pixels
 
     def predict_seconds(self, pixels: int) -> float | None:
-        """Interpolated between timings; beyond the largest, at its cost per pixel (which, since that cost
-        rises with size, errs towards larger tiles until a measurement there corrects it)."""
+        """Interpolated between timings; None beyond the largest (and for an untimed fit). On a CPU the
+        cost per pixel keeps rising past the probed sizes (a 5 MP call ran 3.5× slower per pixel than a
+        512² one), so any extrapolation would favour calls larger than anything measured."""
         if not self.timings:
             return None
         sizes, seconds = zip(*sorted(self.timings), strict=True)
-        if pixels <= sizes[-1]:
-            return float(np.interp(pixels, sizes, seconds))
-        return seconds[-1] / sizes[-1] * pixels
+        if pixels > sizes[-1]:
+            return None
+        return float(np.interp(pixels, sizes, seconds))
 
     def with_probe(self, pixels: int, growth: int, seconds: float) -> CallFit:
         return CallFit.from_probes([*self.probes, (pixels, growth)], [*self.timings, (pixels, seconds)])
@@ -304,7 +305,9 @@ def plan(
     max_batch: int = 8,
 ) -> Plan:
     """The fastest tile (then the largest batch) whose predicted peak fits `budget`; `tile` is "auto",
-    "none" or a size. Untimed fits (an engine's manifest) take the largest tile that fits.
+    "none" or a size. Only timed sizes compete: a tile (or the whole image) larger than every probe is not
+    chosen by "auto" while a timed one fits. Untimed fits (an engine's manifest) take the largest tile that
+    fits.
 
     `ladder` restricts the tile sizes (an engine accepts only its profiles' sizes); a batch holds at most
     one tile row."""
@@ -313,9 +316,9 @@ def plan(
 
     def candidate(side: int | None, batch: int = 1) -> Plan:
         h, w = (ph, pw) if side is None else (min(side, ph), min(side, pw))
-        calls = layout.calls(side, batch)
-        per_call = fit.predict_seconds(h * w * batch)
-        seconds = None if per_call is None or calls is None else per_call * calls
+        tiles = layout.calls(side, 1)
+        per_tile = fit.predict_seconds(h * w)  # a batch costs its tiles' time: batching saves nothing on a CPU
+        seconds = None if per_tile is None or tiles is None else per_tile * tiles
         held = buffers.at(h, h * w * batch)
         return Plan(side, batch, int(base + held + SAFETY * fit.predict(h * w * batch)), h * w * batch, seconds, held)
 

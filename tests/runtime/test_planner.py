@@ -1,0 +1,46 @@
+"""The planner's choice from a fit: tiles compete by predicted time, and only at sizes that were timed."""
+
+from __future__ import annotations
+
+from effrestore.runtime import planner
+
+GIB = 1 << 30
+
+
+def fit_with_rising_cost() -> planner.CallFit:
+    """Seconds per pixel rising with size, as measured on CPUs: 64² cheapest per call, 512² cheapest overall."""
+    sides_seconds = [(64, 0.010), (128, 0.030), (256, 0.100), (512, 0.420)]
+    probes = [(side * side, 4 * side * side + 50 * 2**20) for side, _ in sides_seconds]
+    return planner.CallFit.from_probes(probes, [(side * side, s) for side, s in sides_seconds])
+
+
+def test_an_untimed_size_is_not_chosen_by_extrapolation() -> None:
+    """The whole 2784×1856 image would be 2.1 s at the 512² cost per pixel; it was never timed, so tiles win."""
+    fit = fit_with_rising_cost()
+    layout = planner.Layout(1856, 2784, 16, 8)
+    chosen = planner.plan(fit, layout, planner.Buffers(0, 0), 64 * GIB, "auto", baseline=0, max_batch=1)
+    assert chosen.tile is not None and chosen.tile <= 512
+    assert fit.predict_seconds(1856 * 2784) is None
+    tiles = layout.calls(chosen.tile, 1)
+    assert chosen.planned_seconds is not None
+    assert abs(chosen.planned_seconds - tiles * fit.predict_seconds(chosen.tile**2)) < 1e-9
+
+
+def test_the_fastest_timed_tile_wins_and_a_batch_costs_its_tiles() -> None:
+    fit = fit_with_rising_cost()
+    layout = planner.Layout(2048, 2048, 16, 8)
+    plans = {
+        side: planner.plan(fit, layout, planner.Buffers(0, 0), 64 * GIB, side, baseline=0)
+        for side in planner.TILE_LADDER
+        if side <= 512 and layout.calls(side, 1)
+    }
+    chosen = planner.plan(fit, layout, planner.Buffers(0, 0), 64 * GIB, "auto", baseline=0, max_batch=4)
+    fastest = min(plans.values(), key=lambda p: p.planned_seconds)
+    assert chosen.tile == fastest.tile and chosen.batch > 1
+    assert abs(chosen.planned_seconds - fastest.planned_seconds) < 1e-9
+
+
+def test_a_small_image_is_run_whole_when_that_was_timed() -> None:
+    fit = fit_with_rising_cost()
+    chosen = planner.plan(fit, planner.Layout(256, 256, 16, 8), planner.Buffers(0, 0), 64 * GIB, "auto", baseline=0)
+    assert chosen.tile is None and chosen.planned_seconds == fit.predict_seconds(256 * 256)
