@@ -169,7 +169,7 @@ def _large_tiff(path: Path, side: int) -> None:
         writer.write(strips(), shape=(side, side, 3), dtype=np.uint8, photometric="rgb", rowsperstrip=64)
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.skipif(sys.platform != "linux", reason="peak RSS via /proc")
 def test_12000_squared_tiff_under_1gib_equals_whole_image_windows(models_dir: Path, tmp_path: Path) -> None:
     """144 MP through the convolution-only model under --mem-budget 1GiB, peak measured from a launcher;
@@ -195,7 +195,7 @@ def test_12000_squared_tiff_under_1gib_equals_whole_image_windows(models_dir: Pa
         assert np.abs(expected - result[y : y + 512, x : x + 512]).max() <= 1 and differs.mean() < 1e-5
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.skipif(sys.platform != "linux", reason="peak RSS via /proc")
 def test_8k_png_under_1gib_with_the_shipped_model(tmp_path: Path) -> None:
     """An 8K PNG is decoded and encoded whole, yet its bands keep the default model under 1 GiB."""
