@@ -60,8 +60,11 @@ class Backend(abc.ABC):
         self.close()
 
     def max_batch(self) -> int | None:
-        """The most tiles one call takes (an engine's profiles fix it), or None for any number."""
-        return None
+        """The most tiles one call takes (an engine's profiles fix it), or None for any number. On the CPU,
+        one: a batch takes as long as its tiles one by one (OpenVINO, 512²: 4 tiles batched 5.70 s, one by
+        one 5.84 s) but holds all their memory (a 4K restore under the default budget: 3.69 GiB batched,
+        717 MiB one by one, in the same time)."""
+        return 1 if self.device == "cpu" else None
 
     def tile_sizes(self) -> tuple[int, ...] | None:
         """The only tile sizes the model accepts (an engine's profiles), or None for any multiple_of size."""
