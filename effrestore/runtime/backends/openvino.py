@@ -209,15 +209,19 @@ class OpenVinoBackend(Backend):
             self._compiled.clear()  # compiled only to ask: a shape is compiled when a call needs it
         self.precision = "bf16" if chosen == ov.Type.bf16 else "fp32"
 
+    def _compile(self, shape: tuple[int, ...], config: dict[str, Any]) -> Any:
+        """An infer request for `shape` compiled with `config` (not kept)."""
+        model = self.model.clone()
+        model.reshape({self.input_name: list(shape)})
+        return self.core.compile_model(model, "CPU", config).create_infer_request()
+
     def _request(self, shape: tuple[int, ...]) -> Any:
         """The infer request compiled for `shape`, compiling it (and dropping the oldest) when new."""
         if shape in self._compiled:
             self._compiled.move_to_end(shape)
             return self._compiled[shape]
-        model = self.model.clone()
-        model.reshape({self.input_name: list(shape)})
         try:
-            request = self.core.compile_model(model, "CPU", self.config).create_infer_request()
+            request = self._compile(shape, self.config)
         except Exception as exc:  # OpenVINO raises RuntimeError with its source location first
             failure = allocation_failure(self.name, shape, exc)
             raise failure or BackendUnavailableError(
@@ -231,14 +235,12 @@ class OpenVinoBackend(Backend):
     def op_profile(self, batch: np.ndarray, calls: int) -> OpProfile:
         import openvino as ov
 
-        model = self.model.clone()
-        model.reshape({self.input_name: list(batch.shape)})
-        request = self.core.compile_model(model, "CPU", {**self.config, "PERF_COUNT": True}).create_infer_request()
+        request = self._compile(batch.shape, {**self.config, "PERF_COUNT": True})
         request.infer({0: batch})  # the first call pays allocation and first-touch costs
         samples = []
+        executed = ov.ProfilingInfo.Status.EXECUTED
         for _ in range(calls):
             request.infer({0: batch})
-            executed = ov.ProfilingInfo.Status.EXECUTED
             samples += [
                 (i.node_type, i.real_time.total_seconds()) for i in request.profiling_info if i.status == executed
             ]
