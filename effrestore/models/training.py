@@ -26,6 +26,7 @@ from effrestore.errors import CheckpointError, ConfigError
 from effrestore.models.backbones import Restormer
 from effrestore.models.checkpoints import load_checkpoint, read_card, save_checkpoint
 from effrestore.models.data import CropSampler, add_blind_noise, add_camera_noise, bicubic_downscale, load_folder
+from effrestore.models.growth import deepen_into, is_deepening
 from effrestore.models.registry import build_model
 
 Task = Literal["denoise", "sr2"]
@@ -130,12 +131,17 @@ def new_state(config: TrainConfig, device: str = "cpu") -> TrainState:
 
 def _load_initial_weights(model: Restormer, path: Path) -> None:
     """Copies a checkpoint's weights into `model`; refuses a checkpoint of another architecture. A grayscale
-    checkpoint starts an `opponent_color` model: their weights are the same network's."""
+    checkpoint starts an `opponent_color` model: their weights are the same network's. A checkpoint with
+    fewer blocks per stage starts a deeper model (`growth.deepen_into`: the extra blocks start as identities)."""
     source = load_checkpoint(path)
+    if is_deepening(source.config.network(), model.config.network()):
+        deepen_into(model, source)
+        return
     if source.config.network() != model.config.network():
         raise ConfigError(
             f"{path}: --init checkpoint has config {source.config}, but this run builds {model.config}; "
-            "pass the same --model/--attention/--channels/--task the checkpoint was trained with"
+            "pass the same --model/--attention/--channels/--task the checkpoint was trained with (--blocks may "
+            "add blocks to a stage)"
         )
     model.load_state_dict(source.state_dict())
 

@@ -51,3 +51,7 @@ def test_train_logs_progress_lines_and_fine_tunes(tmp_path) -> None:  # type: ig
     assert tuned.returncode == 0, tuned.stderr
     wrong = run_cli("train", "--out", str(tmp_path / "wrong"), "--init", str(base), *common[:-1], "mdta")
     assert wrong.returncode == 2 and "--init checkpoint has config" in wrong.stderr
+    deeper = run_cli("train", "--out", str(tmp_path / "deep"), "--init", str(base), "--blocks", "1,2,2,3", *common)
+    assert deeper.returncode == 0, deeper.stderr
+    bad = run_cli("train", "--out", str(tmp_path / "bad"), "--blocks", "1,2,x", *common)
+    assert bad.returncode == 2 and "four comma-separated counts" in bad.stderr

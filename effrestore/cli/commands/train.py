@@ -20,6 +20,16 @@ def train(
     model: Annotated[str, typer.Option(help="Registered model config to train.")] = "restormer-xs",
     attention: Annotated[str | None, typer.Option(help="Attention kind (one for all levels).")] = None,
     channels: Annotated[int, typer.Option(help="1 for grayscale, 3 for RGB.")] = 3,
+    blocks: Annotated[
+        str | None,
+        typer.Option(
+            help="Transformer blocks per level, e.g. 1,2,3,4 (default: the model's). With --init from a shallower "
+            "checkpoint the extra blocks start as identities, so training goes on from the trained model."
+        ),
+    ] = None,
+    refinement_blocks: Annotated[
+        int | None, typer.Option(help="Blocks of the full-resolution refinement stage (default: the model's).")
+    ] = None,
     opponent_color: Annotated[
         bool,
         typer.Option(
@@ -54,7 +64,10 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
     max_steps: Annotated[int | None, typer.Option(help="Stop (resumably) after this step.")] = None,
     init: Annotated[
-        Path | None, typer.Option(help="Start from this checkpoint's weights (fine-tune; same architecture).")
+        Path | None,
+        typer.Option(
+            help="Start from this checkpoint's weights (fine-tune; same architecture, or deeper with --blocks)."
+        ),
     ] = None,
 ) -> None:
     """Train a restoration model on random crops; checkpoints every few minutes and resumes with --resume."""
@@ -69,6 +82,10 @@ def train(
         overrides["attention"] = attention
     if opponent_color:
         overrides["opponent_color"] = True
+    if blocks:
+        overrides["num_blocks"] = _parse_blocks(blocks)
+    if refinement_blocks is not None:
+        overrides["num_refinement_blocks"] = refinement_blocks
     config = TrainConfig(
         model=model,
         overrides=overrides,
@@ -119,3 +136,16 @@ def train(
             device=device,
         )
     typer.echo(json.dumps({"result": str(result)}))
+
+
+def _parse_blocks(text: str) -> list[int]:
+    """`1,2,3,4` → [1, 2, 3, 4]; four counts, one per level."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if len(counts) != 4:
+        raise typer.BadParameter(
+            f"--blocks takes four comma-separated counts (one per level), e.g. 1,2,3,4; got {text!r}"
+        )
+    return counts
