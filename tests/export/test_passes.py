@@ -98,6 +98,30 @@ def exported_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch
     return path, model
 
 
+def test_attention_heads_are_reshaped_channels_last(exported_pair: tuple[Path, torch.nn.Module]) -> None:
+    """q, k and v reach the attention products as pixel rows: each Reshape feeding a MatMul reads a
+    channels-last Transpose, the layout CPU runtimes keep convolution outputs in (a planar head reshape of a
+    convolution's output cost OpenVINO a Reorder of each tensor)."""
+    path, model = exported_pair
+    graph = onnx.load(str(path)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def perm(node: onnx.NodeProto | None) -> list[int] | None:
+        return list(node.attribute[0].ints) if node is not None and node.op_type == "Transpose" else None
+
+    def feeding(name: str) -> onnx.NodeProto | None:
+        node = producer.get(name)
+        while perm(node) == [0, 2, 1]:  # a matrix transpose of the rows (qᵀ, the attention map's)
+            node = producer.get(node.input[0])
+        return node
+
+    operands = [feeding(name) for node in graph.node if node.op_type == "MatMul" for name in node.input]
+    head_reshapes = [node for node in operands if node is not None and node.op_type == "Reshape"]
+    assert len(head_reshapes) == 3 * 7  # q, k, v of each of the 7 attention blocks
+    assert all(perm(producer.get(node.input[0])) == [0, 2, 3, 1] for node in head_reshapes)
+    _torch_parity(onnx.load(str(path)), model)
+
+
 def test_fuse_layernorm_parity(exported_pair: tuple[Path, torch.nn.Module]) -> None:
     path, _ = exported_pair
     raw = onnx.load(str(path))

@@ -7,6 +7,7 @@ import torch
 
 from effrestore.errors import ConfigError
 from effrestore.models.attention import ATTENTION, LinearSA, build_attention
+from effrestore.models.attention._common import transposed_attention
 
 KINDS = sorted(ATTENTION)
 SIZES = [(8, 8), (16, 24), (37, 53)]
@@ -56,3 +57,27 @@ def test_unknown_kind_and_bad_heads_are_config_errors() -> None:
         build_attention("mdta", 30, heads=4)
     with pytest.raises(ConfigError, match="invalid options"):
         build_attention("glmha", 32, rnk=2)
+
+
+def _per_head_reference(q, k, v, temperature, heads):  # type: ignore[no-untyped-def]
+    """Restormer's own formulation: split the heads, normalise over pixels, d×r attention per head."""
+    b, c, height, width = q.shape
+    split = lambda t: t.reshape(b, heads, t.shape[1] // heads, height * width)  # noqa: E731
+    q_hat, k_hat = torch.nn.functional.normalize(split(q), dim=-1), torch.nn.functional.normalize(split(k), dim=-1)
+    attn = ((q_hat @ k_hat.transpose(-2, -1)) * temperature).softmax(dim=-1)
+    return (attn @ split(v)).reshape(b, c, height, width)
+
+
+@pytest.mark.parametrize(("heads", "channels", "rank"), [(1, 16, 4), (2, 32, 8), (4, 64, 16), (8, 128, 128)])
+def test_transposed_attention_on_pixel_rows_equals_the_per_head_form(heads: int, channels: int, rank: int) -> None:
+    """One masked product for all heads, norms applied to the small product: the same function as MDTA's and
+    GLMHA's per-head form (rank = channels: MDTA's d×d)."""
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, channels, 24, 40), torch.randn(2, rank, 24, 40), torch.randn(2, rank, 24, 40)
+    temperature = torch.rand(heads, 1, 1) * 3
+    expected = _per_head_reference(q, k, v, temperature, heads)
+    torch.testing.assert_close(transposed_attention(q, k, v, temperature, heads), expected, rtol=0, atol=2e-6)
+    zero = torch.zeros_like(q)  # F.normalize's eps: an all-zero channel gives finite output, as before
+    zero_out = transposed_attention(zero, k, v, temperature, heads)
+    assert torch.isfinite(zero_out).all()
+    torch.testing.assert_close(zero_out, _per_head_reference(zero, k, v, temperature, heads), rtol=0, atol=2e-6)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from effrestore.models.attention._common import l2_normalize_pixels, merge_heads, split_heads
+from effrestore.models.attention._common import transposed_attention
 from effrestore.models.attention._exportable import ExportableAttention, register_custom_op
 from effrestore.models.attention._registry import register_attention
 
@@ -86,13 +86,9 @@ class GLMHA(ExportableAttention):
         heads: int,
         rank: int,
     ) -> torch.Tensor:
-        _, _, height, width = x.shape
         hidden = F.gelu(F.linear(x.mean(dim=(2, 3)), guide_in, guide_in_bias))
         gate = torch.sigmoid(F.linear(hidden, guide_out, guide_out_bias))[:, :, None, None]  # instance guidance
         keys_values = F.conv2d(F.conv2d(x, kv), kv_dwconv, padding=1, groups=kv_dwconv.shape[0]) * gate
         k, v = keys_values.chunk(2, dim=1)
         queries = F.conv2d(F.conv2d(x, q), q_dwconv, padding=1, groups=q_dwconv.shape[0])
-        q_hat = l2_normalize_pixels(split_heads(queries, heads))  # B×h×d×N
-        k_hat = l2_normalize_pixels(split_heads(k, heads))  # B×h×r×N
-        attn = ((q_hat @ k_hat.transpose(-2, -1)) * temperature).softmax(dim=-1)  # B×h×d×r
-        return F.conv2d(merge_heads(attn @ split_heads(v, heads), height, width), project_out)
+        return F.conv2d(transposed_attention(queries, k, v, temperature, heads), project_out)  # A is d×r per head

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from effrestore.models.attention._common import l2_normalize_pixels, merge_heads, split_heads
+from effrestore.models.attention._common import transposed_attention
 from effrestore.models.attention._exportable import ExportableAttention, register_custom_op
 from effrestore.models.attention._registry import register_attention
 
@@ -45,10 +45,6 @@ class MDTA(ExportableAttention):
         *,
         heads: int,
     ) -> torch.Tensor:
-        _, _, height, width = x.shape
         mixed = F.conv2d(F.conv2d(x, qkv), qkv_dwconv, padding=1, groups=qkv_dwconv.shape[0])
         q, k, v = mixed.chunk(3, dim=1)
-        q = l2_normalize_pixels(split_heads(q, heads))
-        k = l2_normalize_pixels(split_heads(k, heads))
-        attn = ((q @ k.transpose(-2, -1)) * temperature).softmax(dim=-1)  # B×h×d×d
-        return F.conv2d(merge_heads(attn @ split_heads(v, heads), height, width), project_out)
+        return F.conv2d(transposed_attention(q, k, v, temperature, heads), project_out)
