@@ -40,7 +40,8 @@ def transposed_attention(
     cosine = (rows(q).transpose(1, 2) @ rows(k)) / (q_norm[:, :, None] * k_norm[:, None, :])  # B×C×(h·r)
     logits = cosine * temperature.reshape(heads, 1).repeat_interleave(per_head_q, dim=0)
     if heads > 1:
-        same_head = torch.kron(torch.eye(heads), torch.ones(per_head_q, per_head_k)).to(logits.dtype)
+        ones = torch.ones(per_head_q, per_head_k, device=q.device)
+        same_head = torch.kron(torch.eye(heads, device=q.device), ones)
         logits = logits.masked_fill(same_head == 0, float("-inf"))
     out = rows(v) @ logits.softmax(dim=-1).transpose(1, 2)  # B×N×C
     return out.reshape(batch, height, width, channels).permute(0, 3, 1, 2)
