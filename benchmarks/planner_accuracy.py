@@ -23,10 +23,10 @@ from vs_alternatives import noisy_mosaic
 from effrestore.runtime.memory import format_bytes
 
 
-def run(noisy: Path, output: Path, threads: int, budget: str, cache: str) -> dict:
-    """One `effrestore run --json` in a fresh process; its row, or why it failed."""
+def run(noisy: Path, output: Path, threads: int, budget: str, cache: str, options: tuple[str, ...] = ()) -> dict:
+    """One `effrestore run --json` in a fresh process (with `options` added); its row, or why it failed."""
     command = [sys.executable, "-m", "effrestore", "run", str(noisy), "-o", str(output), "--overwrite", "--json"]
-    command += ["--threads", str(threads), *(["--mem-budget", budget] if budget else [])]
+    command += ["--threads", str(threads), *(["--mem-budget", budget] if budget else []), *options]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "EFFRESTORE_CACHE_DIR": cache})
     if result.returncode != 0:
         return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1][:160]}
