@@ -39,13 +39,12 @@ def deepen_into(model: Restormer, source: Restormer) -> list[str]:
     missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
     if unexpected:
         raise ConfigError(f"the source checkpoint has weights the deeper model lacks: {unexpected[:3]}")
-    new_blocks = sorted({_block_of(name) for name in missing})
+    parameters = dict(model.named_parameters())
     with torch.no_grad():
-        for name, tensor in model.named_parameters():
-            block = _block_of(name) if name in missing else None
-            if block is not None and name[len(block) + 1 :].startswith(_BRANCH_OUTPUTS):
-                tensor.zero_()
-    return new_blocks
+        for name in missing:
+            if name in parameters and name[len(_block_of(name)) + 1 :].startswith(_BRANCH_OUTPUTS):
+                parameters[name].zero_()
+    return sorted({_block_of(name) for name in missing})
 
 
 def _depths(config: RestormerConfig) -> tuple[int, ...]:
