@@ -25,6 +25,7 @@ from effrestore.runtime.backends.openvino import (
     bf16_agrees,
     choose_precision,
     cpu_capabilities,
+    prune_compile_cache,
 )
 from tests.export.test_parity import tiny
 
@@ -231,3 +232,22 @@ def test_first_use_check_falls_back_when_bf16_disagrees(tmp_path: Path, monkeypa
     assert [entry["agrees"] for entry in checks.values()] == [False]
     again = open_backend(path, "openvino", None, 2, precision="bf16")
     assert again.precision == "fp32" and again.note == backend.note, "the cached verdict is reused"
+
+
+def test_compiled_models_are_reused_from_the_disk_cache_which_stays_bounded(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EFFRESTORE_CACHE_DIR", str(tmp_path))
+    x = np.random.default_rng(0).random((1, 3, 48, 48), np.float32)
+    first = OpenVinoBackend(models_dir / "glmha.onnx", threads=2)
+    expected = first.run(x)
+    cached = sorted(p.name for p in (tmp_path / "openvino").iterdir())
+    assert cached, "compiling wrote no compiled model to the cache"
+    again = OpenVinoBackend(models_dir / "glmha.onnx", threads=2)
+    assert np.array_equal(again.run(x), expected)
+    assert sorted(p.name for p in (tmp_path / "openvino").iterdir()) == cached  # imported, not compiled anew
+    again.run(np.zeros((1, 3, 40, 56), np.float32))
+    files = sorted((tmp_path / "openvino").iterdir(), key=lambda p: p.stat().st_mtime)
+    assert len(files) > len(cached)
+    prune_compile_cache(tmp_path / "openvino", limit=files[-1].stat().st_size)
+    assert list((tmp_path / "openvino").iterdir()) == [files[-1]]  # the newest is kept, the rest deleted

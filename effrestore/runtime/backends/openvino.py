@@ -3,7 +3,9 @@
 OpenVINO's CPU plugin is the fastest engine for these networks on x86 CPUs (about 2× ONNX Runtime's old
 arena-less session at 256²-512², at under half its peak memory). Static shapes compile to faster code than
 a dynamic profile, and a tiled run uses one or two shapes (full tiles, a smaller last batch), so the few
-most recent compiled models are kept.
+most recent compiled models are kept. Compiled models are also kept on disk (OpenVINO's model cache, under
+the cache root): a later run of the same model and shape imports one in about a third of the compile time.
+OpenVINO never evicts from that folder, so it is pruned to `COMPILE_CACHE_BYTES`, oldest first.
 
 Precision: bf16 roughly halves the arithmetic on CPUs that run it natively, but its accuracy is a property of
 the model *and* the CPU's kernels (OpenVINO's bf16 MatMul differs between CPUs with AMX and those with only
@@ -15,6 +17,8 @@ output agrees with fp32 on a probe tile; the verdict is cached like the memory f
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -25,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from effrestore.assets import sample_image
+from effrestore.cache_root import cache_root
 from effrestore.errors import BackendUnavailableError, ConfigError
 from effrestore.metadata import ModelMeta
 from effrestore.model_file import ModelFile
@@ -41,6 +46,34 @@ BF16_TOLERANCE_DB = 0.05  # largest validation-PSNR loss of bf16 against fp32 th
 AGREEMENT_DB = 40.0  # PSNR of the bf16 output against the fp32 output on the probe tile
 PROBE_SIDE = 128
 PROBE_SIGMA = 25 / 255
+COMPILE_CACHE_BYTES = 256 * 2**20  # a compiled shape of a shipped model takes a few MiB
+
+
+def compile_cache_dir() -> Path | None:
+    """The folder of OpenVINO's compiled-model cache, or None where it cannot be written (then no cache)."""
+    folder = cache_root("openvino")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
+
+
+def prune_compile_cache(folder: Path, limit: int = COMPILE_CACHE_BYTES) -> None:
+    """Deletes the oldest compiled models until the folder holds at most `limit` bytes (another process may
+    be deleting too, so a file that is already gone is not an error)."""
+    entries = []
+    for path in folder.iterdir():
+        with contextlib.suppress(OSError):
+            stat = path.stat()
+            entries.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries):
+        if total <= limit:
+            break
+        with contextlib.suppress(OSError):
+            path.unlink()
+        total -= size
 
 
 def cpu_capabilities() -> tuple[str, ...]:
@@ -186,6 +219,9 @@ class OpenVinoBackend(Backend):
             raise BackendUnavailableError(f"{path}: OpenVINO cannot load this model: {load_failure(exc)}") from None
         self.input_name = self.model.inputs[0].get_any_name()
         self.config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        self.cache_dir = compile_cache_dir()
+        if self.cache_dir is not None:
+            self.config["CACHE_DIR"] = str(self.cache_dir)
         if threads:
             self.config["INFERENCE_NUM_THREADS"] = threads
         self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
@@ -213,7 +249,10 @@ class OpenVinoBackend(Backend):
         """An infer request for `shape` compiled with `config` (not kept)."""
         model = self.model.clone()
         model.reshape({self.input_name: list(shape)})
-        return self.core.compile_model(model, "CPU", config).create_infer_request()
+        request = self.core.compile_model(model, "CPU", config).create_infer_request()
+        if "CACHE_DIR" in config:
+            prune_compile_cache(Path(config["CACHE_DIR"]))
+        return request
 
     def _request(self, shape: tuple[int, ...]) -> Any:
         """The infer request compiled for `shape`, compiling it (and dropping the oldest) when new."""
@@ -235,7 +274,8 @@ class OpenVinoBackend(Backend):
     def op_profile(self, batch: np.ndarray, calls: int) -> OpProfile:
         import openvino as ov
 
-        request = self._compile(batch.shape, {**self.config, "PERF_COUNT": True})
+        config = {key: value for key, value in self.config.items() if key != "CACHE_DIR"}  # counters need a compile
+        request = self._compile(batch.shape, {**config, "PERF_COUNT": True})
         request.infer({0: batch})  # the first call pays allocation and first-touch costs
         samples = []
         executed = ov.ProfilingInfo.Status.EXECUTED
