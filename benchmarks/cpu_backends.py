@@ -10,9 +10,12 @@ machine's matmul ceiling that the model's useful work reaches: useful FLOPs = 2 
 pixel (`effrestore.models.cost`, attention matmuls included) × image pixels, over seconds, over the best
 2048² matmul rate of the same precision measured in the same run (numpy and torch float32; torch bf16)
 with the same thread count. Tile overlap and padding are not useful work, so tiled rows pay for them.
+`--before FILE` adds ONNX Runtime and OpenVINO fp32 rows running FILE, the same model's graph from before the
+layout passes (e.g. `git show d1e2643^:effrestore/zoo/denoise-color.onnx > before.onnx`), so the passes'
+effect is measured in the same run.
 
 Usage: python benchmarks/cpu_backends.py [--sizes 512x512,1024x1024,3840x2160] [--threads 2]
-       [--mem-budget 1GiB] [--repeats 3] [--out runs/cpu_backends]
+       [--mem-budget 1GiB] [--repeats 3] [--out runs/cpu_backends] [--before FILE]
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from effrestore.quality import psnr
 from effrestore.runtime.memory import format_bytes
 
 ROWS = (("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"), ("torch", "fp32"), ("auto", "auto"))
+BEFORE_ROWS = (("onnxruntime", "fp32"), ("openvino", "fp32"))
 WHOLE_UP_TO = 1024 * 1024  # pixels; larger images are tiled under the budget
 COST_SIDE = 512
 
@@ -89,10 +93,15 @@ def main() -> None:
     parser.add_argument("--mem-budget", default="1GiB", help="budget of the tiled (large-image) runs")
     parser.add_argument("--repeats", type=int, default=3, help="rounds over all rows; the median is reported")
     parser.add_argument("--out", type=Path, default=Path("runs/cpu_backends"))
+    parser.add_argument("--before", type=Path, help="the model's ONNX from before the layout passes: extra rows")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     entry = zoo.require_entry("denoise-color")
     per_pixel = macs_per_pixel(entry.checkpoint)
+    rows = [(backend, precision, "passes", entry.checkpoint if backend == "torch" else entry.onnx)
+            for backend, precision in ROWS]  # fmt: skip
+    if args.before:
+        rows += [(backend, precision, "before", args.before) for backend, precision in BEFORE_ROWS]
     ceilings = matmul_ceilings(args.threads)
     print(
         f"denoise-color ({per_pixel / 1e3:.1f} kMAC/pixel), σ=25, {args.threads} threads, median of "
@@ -101,27 +110,28 @@ def main() -> None:
     )
     print()
     print(
-        "| image | backend | precision | tiles | first s | warm s | MP/s | peak RSS | PSNR vs clean "
+        "| image | backend | graph | precision | tiles | first s | warm s | MP/s | peak RSS | PSNR vs clean "
         "| of fp32 ceiling | of own ceiling |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         width, height, clean, noisy_path = noisy_mosaic(size, args.out)
         whole = width * height <= WHOLE_UP_TO
         options = {"tile": "none"} if whole else {"tile": "auto", "budget": args.mem_budget}
-        attempts: list[list[dict]] = [[] for _ in ROWS]
+        attempts: list[list[dict]] = [[] for _ in rows]
         for _ in range(args.repeats):  # rounds interleave the rows, so a slow spell hits them all alike
-            for index, (backend, precision) in enumerate(ROWS):
+            for index, (backend, precision, _, source) in enumerate(rows):
                 if any("error" in a for a in attempts[index]):
                     continue
-                source = entry.checkpoint if backend == "torch" else entry.onnx
                 output = args.out / f"{index}-{width}x{height}.npy"
                 run = {"precision": precision, "again": whole, **options}
                 attempts[index].append(measure(backend, source, noisy_path, output, args.threads, **run))
-        for index, (backend, _) in enumerate(ROWS):
+        for index, (backend, _, graph, _) in enumerate(rows):
             failed = [a["error"] for a in attempts[index] if "error" in a]
             if failed:
-                print(f"| {width}×{height} | {backend} | – | – | failed: {failed[0]} | – | – | – | – | – | – |")
+                print(
+                    f"| {width}×{height} | {backend} | {graph} | – | – | failed: {failed[0]} | – | – | – | – | – | – |"
+                )
                 continue
             first = attempts[index][0]
             seconds = statistics.median(a["seconds"] for a in attempts[index])
@@ -132,7 +142,7 @@ def main() -> None:
             useful = 2 * per_pixel * width * height / warm / 1e9  # GFLOP/s
             shares = f"{useful / ceilings['fp32']:.0%} | {useful / ceilings[first['precision']]:.0%}"
             print(
-                f"| {width}×{height} | {backend} | {first['precision']} | {first['tiling']} | {seconds:.2f} "
+                f"| {width}×{height} | {backend} | {graph} | {first['precision']} | {first['tiling']} | {seconds:.2f} "
                 f"| {warm:.2f} | {width * height / 1e6 / warm:.3f} | {format_bytes(peak)} | {quality:.2f} "
                 f"| {shares} |",
                 flush=True,
