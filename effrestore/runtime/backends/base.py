@@ -35,8 +35,9 @@ class Backend(abc.ABC):
         return f"{self.module} {getattr(sys.modules.get(self.module), '__version__', 'unknown')}"
 
     def prepare(self, shape: tuple[int, ...]) -> None:  # noqa: B027 (optional hook, nothing to do by default)
-        """Gets ready for inputs of `shape` (a backend that compiles per shape compiles here), so a timed call
-        measures inference only."""
+        """Gets ready for inputs of `shape` as a first run on a fresh machine would (a backend that compiles per
+        shape compiles here, past any compiled-model cache on disk), so the memory it takes is the worst case
+        and a timed call measures inference only."""
 
     def release(self) -> None:  # noqa: B027 (optional hook, nothing to do by default)
         """Frees per-shape state kept for speed (compiled shapes); the next call rebuilds what it needs. The

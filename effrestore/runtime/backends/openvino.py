@@ -254,13 +254,20 @@ class OpenVinoBackend(Backend):
             prune_compile_cache(Path(config["CACHE_DIR"]))
         return request
 
-    def _request(self, shape: tuple[int, ...]) -> Any:
-        """The infer request compiled for `shape`, compiling it (and dropping the oldest) when new."""
+    @property
+    def uncached_config(self) -> dict[str, Any]:
+        """The compile options without the disk cache: a compile that pays what a fresh machine pays (the
+        planner's memory probes) or that must really compile (profiling counters)."""
+        return {key: value for key, value in self.config.items() if key != "CACHE_DIR"}
+
+    def _request(self, shape: tuple[int, ...], config: dict[str, Any] | None = None) -> Any:
+        """The infer request compiled for `shape` (with `config`, default `self.config`), compiling it (and
+        dropping the oldest) when new."""
         if shape in self._compiled:
             self._compiled.move_to_end(shape)
             return self._compiled[shape]
         try:
-            request = self._compile(shape, self.config)
+            request = self._compile(shape, config or self.config)
         except Exception as exc:  # OpenVINO raises RuntimeError with its source location first
             failure = allocation_failure(self.name, shape, exc)
             raise failure or BackendUnavailableError(
@@ -274,8 +281,7 @@ class OpenVinoBackend(Backend):
     def op_profile(self, batch: np.ndarray, calls: int) -> OpProfile:
         import openvino as ov
 
-        config = {key: value for key, value in self.config.items() if key != "CACHE_DIR"}  # counters need a compile
-        request = self._compile(batch.shape, {**config, "PERF_COUNT": True})
+        request = self._compile(batch.shape, {**self.uncached_config, "PERF_COUNT": True})
         request.infer({0: batch})  # the first call pays allocation and first-touch costs
         samples = []
         executed = ov.ProfilingInfo.Status.EXECUTED
@@ -288,7 +294,7 @@ class OpenVinoBackend(Backend):
 
     def prepare(self, shape: tuple[int, ...]) -> None:
         with self._lock:
-            self._request(tuple(shape))
+            self._request(tuple(shape), self.uncached_config)
 
     def release(self) -> None:
         with self._lock:
