@@ -43,7 +43,7 @@ def main() -> None:
         if "error" in row:
             print(f"| {label} | failed: {row['error']} | | | |")
             continue
-        tiles = f"{row['tiles']} × {row['tile']}²" if row["tile"] else "whole"
+        tiles = row["tiling"]
         peak = format_bytes(row["measured_peak_bytes"])
         print(f"| {label} | {tiles} | {row['seconds']:.1f} | {row['seconds'] / best:.2f}× | {peak} |")
 

@@ -57,7 +57,7 @@ def main() -> None:
             if "error" in warm:
                 print(f"| {label} | {budget or 'default'} | failed: {warm['error']} | | | | | |", flush=True)
                 continue
-            tiles = f"{warm['tiles']} × {warm['tile']}²" if warm["tile"] else "whole"
+            tiles = warm["tiling"]
             planned, measured = warm["planned_seconds"], warm["seconds"]
             ratio = f"{measured / planned:.2f}" if planned else "–"
             print(

@@ -89,7 +89,7 @@ else:
     start = time.perf_counter()
     output = restorer.restore(noisy)
     stats = restorer.last_stats
-    tiling = f"{stats.tiles} × {stats.tile}²" if stats.tile else "whole"
+    tiling = stats.tiling
     tiling += f", batch {stats.batch}" if stats.batch > 1 else ""
     precision = stats.precision
 seconds = time.perf_counter() - start

@@ -229,6 +229,7 @@ class Plan:
     batch: int
     planned_peak: int
     pixels: int  # input pixels of one backend call (tile area × batch, or the whole padded image)
+    shape: tuple[int, int]  # height × width of one tile as run (fitted to the image; whole: the padded image)
     planned_seconds: float | None = None
     buffers: int = 0  # bytes of image buffers in the planned peak
 
@@ -270,15 +271,26 @@ class Buffers:
 
 @dataclass(frozen=True)
 class Layout:
-    """What the planner needs of the image and model: padded size, per-side overlap, tile alignment."""
+    """What the planner needs of the image and model: padded size, per-side overlap, tile alignment, and
+    whether tiles may be fitted to the image (not for engines that accept only their profiles' sizes)."""
 
     height: int
     width: int
     overlap: int
     multiple: int
+    fitted: bool = True
 
     def grid(self, tile: int | None) -> TileGrid:
-        return TileGrid.build(self.height, self.width, tile, self.overlap if tile else 0, self.multiple)
+        overlap = self.overlap if tile else 0
+        return TileGrid.build(self.height, self.width, tile, overlap, self.multiple, self.fitted)
+
+    def tile_shape(self, tile: int | None) -> tuple[int, int]:
+        """Height × width of one tile as run (the tile clipped to the image where no grid can hold it)."""
+        try:
+            grid = self.grid(tile)
+        except ConfigError:
+            return min(tile or self.height, self.height), min(tile or self.width, self.width)
+        return grid.tile_h, grid.tile_w
 
     def calls(self, tile: int | None, batch: int) -> int | None:
         """Backend calls for a tile size (batches never span tile rows: a band is restored at a time), or
@@ -315,12 +327,13 @@ def plan(
     ph, pw = layout.height, layout.width
 
     def candidate(side: int | None, batch: int = 1) -> Plan:
-        h, w = (ph, pw) if side is None else (min(side, ph), min(side, pw))
+        h, w = layout.tile_shape(side)
         tiles = layout.calls(side, 1)
         per_tile = fit.predict_seconds(h * w)  # a batch costs its tiles' time: batching saves nothing on a CPU
         seconds = None if per_tile is None or tiles is None else per_tile * tiles
         held = buffers.at(h, h * w * batch)
-        return Plan(side, batch, int(base + held + SAFETY * fit.predict(h * w * batch)), h * w * batch, seconds, held)
+        peak = int(base + held + SAFETY * fit.predict(h * w * batch))
+        return Plan(side, batch, peak, h * w * batch, (h, w), seconds, held)
 
     if tile == "none":
         chosen = candidate(None)

@@ -46,6 +46,15 @@ class RestoreStats:
     precision: str = "fp32"
     planned_seconds: float | None = None  # predicted time of the backend calls (from the measured fit)
     dropped_metadata: tuple[str, ...] = ()  # what the input carried that the output format cannot keep
+    tile_shape: tuple[int, int] | None = None  # height × width of the tiles as run (fitted to the image)
+
+    @property
+    def tiling(self) -> str:
+        """How the image was cut, as people read it: "whole", or "28 × 512×456" (tiles × height×width)."""
+        if self.tile_shape is None:
+            return "whole"
+        height, width = self.tile_shape
+        return f"{self.tiles} × {height}²" if height == width else f"{self.tiles} × {height}×{width}"
 
     @property
     def over_budget(self) -> bool:
@@ -63,6 +72,8 @@ class RestoreStats:
             "height": self.height,
             "width": self.width,
             "tile": self.tile,
+            "tile_shape": None if self.tile_shape is None else list(self.tile_shape),
+            "tiling": self.tiling,
             "batch": self.batch,
             "tiles": self.tiles,
             "seconds": round(self.seconds, 3),
@@ -243,7 +254,7 @@ class Restorer:
     def _measure_planned(self, fit: planner.CallFit, chosen: planner.Plan, ph: int, pw: int) -> planner.CallFit:
         """Measures the backend at a planned shape larger than any probe and keeps the refined fit: a budget
         the user set is checked against measured numbers, never only against an extrapolation."""
-        height, width = (ph, pw) if chosen.tile is None else (min(chosen.tile, ph), min(chosen.tile, pw))
+        height, width = chosen.shape
         with self._fit_lock:
             self._fit = planner.refine_fit(self.backend, self.threads, fit, height, width, chosen.batch)
             return self._fit
@@ -388,7 +399,7 @@ class Restorer:
         fit = self.memory_fit(budget - smallest_band)
         ladder = self.backend.tile_sizes()
         max_batch = self.backend.max_batch() or 8
-        layout = planner.Layout(ph, pw, self.overlap, m)
+        layout = planner.Layout(ph, pw, self.overlap, m, fitted=ladder is None)
         chosen = planner.plan(
             fit, layout, buffers, budget, self.tile, tracker.current(), ladder=ladder, max_batch=max_batch
         )
@@ -396,7 +407,7 @@ class Restorer:
             fit = self._measure_planned(fit, chosen, ph, pw)
             chosen = planner.plan(fit, layout, buffers, budget, self.tile, tracker.current())
         overlap = self.overlap if chosen.tile is not None else 0
-        grid = TileGrid.build(ph, pw, chosen.tile, overlap, m)
+        grid = layout.grid(chosen.tile)
         rf = self.meta.receptive_field
         discard = min(overlap, rf) if rf is not None else overlap // 2
         pad_mode = "reflect" if pad_h < height and pad_w < width else "edge"
@@ -486,6 +497,7 @@ class Restorer:
             self.backend.precision,
             chosen.planned_seconds,
             dropped,
+            None if chosen.tile is None else chosen.shape,
         )
         self._local.stats = stats
         if stats.over_budget and self.backend.known_memory() is None:

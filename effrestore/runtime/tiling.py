@@ -1,7 +1,9 @@
 """Tile layout and feathered blending.
 
 Tiles are a fixed size, placed on a grid aligned to the model's `multiple_of` (so down-sampling grids
-match the whole-image run), the last row/column shifted to the image edge (never ragged). Each inner tile
+match the whole-image run), the last row/column shifted to the image edge (never ragged). A planned grid
+shrinks its tiles to the smallest size that still covers the image in as many tiles, so the last tile does
+not overlap its neighbour by up to a whole stride of repeated work. Each inner tile
 border discards the pixels a finite receptive field could contaminate, then feathers with a raised cosine
 over the rest of the overlap; image borders are not feathered. When the overlap covers the receptive
 field, the tiled result equals the whole-image result.
@@ -30,6 +32,17 @@ def positions(length: int, tile: int, overlap: int, multiple: int) -> list[int]:
         )
     starts = list(range(0, length - tile, stride))
     return [*starts, length - tile]
+
+
+def fitted_length(length: int, tile: int, overlap: int, multiple: int) -> int:
+    """The smallest tile length (a multiple of `multiple`, at most `tile`) that covers `length` in as many
+    tiles as `tile` does: as fast or faster (fewer pixels per call) and never more memory."""
+    tile = min(tile, length)
+    count = len(positions(length, tile, overlap, multiple))
+    smallest = 2 * overlap + multiple  # a smaller tile has no stride left
+    while tile - multiple >= smallest and len(positions(length, tile - multiple, overlap, multiple)) == count:
+        tile -= multiple
+    return tile
 
 
 @functools.lru_cache(maxsize=64)
@@ -64,9 +77,17 @@ class TileGrid:
     xs: tuple[int, ...]
 
     @classmethod
-    def build(cls, height: int, width: int, tile: int | None, overlap: int, multiple: int) -> TileGrid:
-        tile_h = height if tile is None else min(tile, height)
-        tile_w = width if tile is None else min(tile, width)
+    def build(
+        cls, height: int, width: int, tile: int | None, overlap: int, multiple: int, fitted: bool = False
+    ) -> TileGrid:
+        """Tiles of `tile` pixels a side (None: the whole image); `fitted` shrinks them per axis to
+        `fitted_length` (not for engines that accept only their profiles' sizes)."""
+        if tile is None:
+            tile_h, tile_w = height, width
+        elif fitted:
+            tile_h, tile_w = (fitted_length(n, tile, overlap, multiple) for n in (height, width))
+        else:
+            tile_h, tile_w = min(tile, height), min(tile, width)
         ys = positions(height, tile_h, overlap, multiple)
         xs = positions(width, tile_w, overlap, multiple)
         return cls(height, width, tile_h, tile_w, tuple(ys), tuple(xs))

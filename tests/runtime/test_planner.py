@@ -22,8 +22,10 @@ def test_an_untimed_size_is_not_chosen_by_extrapolation() -> None:
     assert chosen.tile is not None and chosen.tile <= 512
     assert fit.predict_seconds(1856 * 2784) is None
     tiles = layout.calls(chosen.tile, 1)
+    height, width = chosen.shape
+    assert height <= chosen.tile and width <= chosen.tile  # fitted to the image, never larger than planned
     assert chosen.planned_seconds is not None
-    assert abs(chosen.planned_seconds - tiles * fit.predict_seconds(chosen.tile**2)) < 1e-9
+    assert abs(chosen.planned_seconds - tiles * fit.predict_seconds(height * width)) < 1e-9
 
 
 def test_the_fastest_timed_tile_wins_and_a_batch_costs_its_tiles() -> None:
@@ -44,3 +46,10 @@ def test_a_small_image_is_run_whole_when_that_was_timed() -> None:
     fit = fit_with_rising_cost()
     chosen = planner.plan(fit, planner.Layout(256, 256, 16, 8), planner.Buffers(0, 0), 64 * GIB, "auto", baseline=0)
     assert chosen.tile is None and chosen.planned_seconds == fit.predict_seconds(256 * 256)
+
+
+def test_engine_tiles_keep_their_profile_size_and_other_tiles_are_fitted() -> None:
+    fitted, fixed = planner.Layout(1856, 2784, 32, 8), planner.Layout(1856, 2784, 32, 8, fitted=False)
+    assert fitted.tile_shape(512) == (512, 456) and fixed.tile_shape(512) == (512, 512)
+    assert fitted.calls(512, 1) == fixed.calls(512, 1) == 28
+    assert fitted.tile_shape(None) == fixed.tile_shape(None) == (1856, 2784)

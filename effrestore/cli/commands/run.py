@@ -299,7 +299,7 @@ def summary_table(title: str, rows: list[dict]) -> Table:
         table.add_row(
             shown(row["output"]),
             f"{row['width']}×{row['height']}",
-            f"{row['tiles']} × {row['tile'] or 'whole'}",
+            row["tiling"],
             f"{row['seconds']:.2f}",
             f"{row['megapixels_per_second']:.2f}",
             format_bytes(row["planned_peak_bytes"]),
