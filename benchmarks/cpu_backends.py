@@ -35,6 +35,7 @@ from effrestore import zoo
 from effrestore.models import load_checkpoint
 from effrestore.models.cost import cost
 from effrestore.quality import psnr
+from effrestore.runtime.backends.openvino import cpu_capabilities
 from effrestore.runtime.memory import format_bytes
 
 ROWS = (("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"), ("torch", "fp32"), ("auto", "auto"))
@@ -45,7 +46,7 @@ COST_SIDE = 512
 _CEILING = """
 import json, statistics, sys, time
 import numpy as np, torch
-threads, n = int(sys.argv[1]), 2048
+threads, native_bf16, n = int(sys.argv[1]), sys.argv[2] == "1", 2048
 torch.set_num_threads(threads)
 
 def gflops(product):
@@ -62,16 +63,18 @@ ta, tb = torch.from_numpy(a), torch.from_numpy(b)
 ha, hb = ta.bfloat16(), tb.bfloat16()
 print(json.dumps({
     "fp32": max(gflops(lambda: a @ b), gflops(lambda: ta @ tb)),
-    "bf16": gflops(lambda: ha @ hb),
+    "bf16": gflops(lambda: ha @ hb) if native_bf16 else None,  # emulated bf16 takes minutes and means nothing
 }))
 """
 
 
-def matmul_ceilings(threads: int) -> dict[str, float]:
-    """GFLOP/s of a 2048² matmul per precision, in a fresh process limited to `threads` BLAS threads."""
+def matmul_ceilings(threads: int) -> dict[str, float | None]:
+    """GFLOP/s of a 2048² matmul per precision, in a fresh process limited to `threads` BLAS threads; bf16
+    only on CPUs with native bf16 (None elsewhere)."""
+    native_bf16 = "BF16" in cpu_capabilities()
     env = {"OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     result = subprocess.run(
-        [sys.executable, "-c", _CEILING, str(threads)],
+        [sys.executable, "-c", _CEILING, str(threads), "1" if native_bf16 else "0"],
         capture_output=True,
         text=True,
         check=True,
@@ -103,10 +106,11 @@ def main() -> None:
     if args.before:
         rows += [(backend, precision, "before", args.before) for backend, precision in BEFORE_ROWS]
     ceilings = matmul_ceilings(args.threads)
+    bf16 = "– (no native bf16)" if ceilings["bf16"] is None else f"{ceilings['bf16']:.0f} GFLOP/s"
     print(
         f"denoise-color ({per_pixel / 1e3:.1f} kMAC/pixel), σ=25, {args.threads} threads, median of "
         f"{args.repeats} interleaved round(s); matmul ceiling fp32 {ceilings['fp32']:.0f} GFLOP/s, "
-        f"bf16 {ceilings['bf16']:.0f} GFLOP/s; peak = process VmHWM (max over rounds)"
+        f"bf16 {bf16}; peak = process VmHWM (max over rounds)"
     )
     print()
     print(
@@ -140,7 +144,8 @@ def main() -> None:
             output = np.load(args.out / f"{index}-{width}x{height}.npy")
             quality = psnr(clean * 255, np.clip(output, 0, 1) * 255)
             useful = 2 * per_pixel * width * height / warm / 1e9  # GFLOP/s
-            shares = f"{useful / ceilings['fp32']:.0%} | {useful / ceilings[first['precision']]:.0%}"
+            own = ceilings[first["precision"]]
+            shares = f"{useful / ceilings['fp32']:.0%} | {'–' if own is None else f'{useful / own:.0%}'}"
             print(
                 f"| {width}×{height} | {backend} | {graph} | {first['precision']} | {first['tiling']} | {seconds:.2f} "
                 f"| {warm:.2f} | {width * height / 1e6 / warm:.3f} | {format_bytes(peak)} | {quality:.2f} "
