@@ -251,7 +251,7 @@ class Restorer:
                 self._fit = planner.measure_fit(self.backend, self.threads, budget)
             return self._fit
 
-    def _measure_planned(self, fit: planner.CallFit, chosen: planner.Plan, ph: int, pw: int) -> planner.CallFit:
+    def _measure_planned(self, fit: planner.CallFit, chosen: planner.Plan) -> planner.CallFit:
         """Measures the backend at a planned shape larger than any probe and keeps the refined fit: a budget
         the user set is checked against measured numbers, never only against an extrapolation."""
         height, width = chosen.shape
@@ -404,7 +404,7 @@ class Restorer:
             fit, layout, buffers, budget, self.tile, tracker.current(), ladder=ladder, max_batch=max_batch
         )
         while self.mem_budget is not None and ladder is None and chosen.pixels > fit.largest_probe:
-            fit = self._measure_planned(fit, chosen, ph, pw)
+            fit = self._measure_planned(fit, chosen)
             chosen = planner.plan(fit, layout, buffers, budget, self.tile, tracker.current())
         overlap = self.overlap if chosen.tile is not None else 0
         grid = layout.grid(chosen.tile)

@@ -219,9 +219,9 @@ class OpenVinoBackend(Backend):
             raise BackendUnavailableError(f"{path}: OpenVINO cannot load this model: {load_failure(exc)}") from None
         self.input_name = self.model.inputs[0].get_any_name()
         self.config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
-        self.cache_dir = compile_cache_dir()
-        if self.cache_dir is not None:
-            self.config["CACHE_DIR"] = str(self.cache_dir)
+        cache_dir = compile_cache_dir()
+        if cache_dir is not None:
+            self.config["CACHE_DIR"] = str(cache_dir)
         if threads:
             self.config["INFERENCE_NUM_THREADS"] = threads
         self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
