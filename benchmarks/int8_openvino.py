@@ -21,6 +21,7 @@ import numpy as np
 
 from effrestore import zoo
 from effrestore.evaluation import evaluate, load_eval_images, standard_conditions
+from effrestore.image_folders import read_image_folder
 from effrestore.model_file import ModelFile
 from effrestore.runtime.backends.openvino import cpu_name, runtime_version
 
@@ -32,7 +33,7 @@ def calibration_batches(folder: Path, channels: int, seed: int = 0) -> list[np.n
     """Noisy 1×C×CROP² crops, one per training image (the first CALIBRATION_CROPS of them)."""
     rng = np.random.default_rng(seed)
     batches = []
-    for _, image in load_eval_images(folder, channels)[:CALIBRATION_CROPS]:
+    for _, image in read_image_folder(folder, channels, limit=CALIBRATION_CROPS):
         top, left = rng.integers(0, image.shape[0] - CROP), rng.integers(0, image.shape[1] - CROP)
         crop = image[top : top + CROP, left : left + CROP] / 255.0
         noisy = crop + rng.normal(0, rng.uniform(0, 50) / 255, crop.shape)

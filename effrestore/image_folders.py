@@ -31,8 +31,11 @@ def as_8bit(array: np.ndarray, channels: int) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def read_image_folder(folder: str | Path, channels: int, *, recursive: bool = False) -> list[tuple[str, np.ndarray]]:
-    """(name, H×W×channels uint8 array) for every image in `folder`, as RGB (3) or luminance (1)."""
+def read_image_folder(
+    folder: str | Path, channels: int, *, recursive: bool = False, limit: int | None = None
+) -> list[tuple[str, np.ndarray]]:
+    """(name, H×W×channels uint8 array) for every image in `folder` (the first `limit` by name), as RGB (3)
+    or luminance (1)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder}: not a folder of images")
@@ -41,4 +44,4 @@ def read_image_folder(folder: str | Path, channels: int, *, recursive: bool = Fa
     )
     if not files:
         raise ConfigError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return [(path.stem, as_8bit(read_image(path)[0], channels)) for path in files]
+    return [(path.stem, as_8bit(read_image(path)[0], channels)) for path in files[:limit]]

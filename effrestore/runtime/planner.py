@@ -284,22 +284,25 @@ class Layout:
         overlap = self.overlap if tile else 0
         return TileGrid.build(self.height, self.width, tile, overlap, self.multiple, self.fitted)
 
+    def _grid_or_none(self, tile: int | None) -> TileGrid | None:
+        """The grid, or None when the tile cannot hold its overlap."""
+        try:
+            return self.grid(tile)
+        except ConfigError:
+            return None
+
     def tile_shape(self, tile: int | None) -> tuple[int, int]:
         """Height × width of one tile as run (the tile clipped to the image where no grid can hold it)."""
-        try:
-            grid = self.grid(tile)
-        except ConfigError:
+        grid = self._grid_or_none(tile)
+        if grid is None:
             return min(tile or self.height, self.height), min(tile or self.width, self.width)
         return grid.tile_h, grid.tile_w
 
     def calls(self, tile: int | None, batch: int) -> int | None:
         """Backend calls for a tile size (batches never span tile rows: a band is restored at a time), or
         None when the tile cannot hold its overlap."""
-        try:
-            grid = self.grid(tile)
-        except ConfigError:
-            return None
-        return len(grid.ys) * math.ceil(len(grid.xs) / batch)
+        grid = self._grid_or_none(tile)
+        return None if grid is None else len(grid.ys) * math.ceil(len(grid.xs) / batch)
 
     def per_row(self, tile: int | None) -> int:
         """Tiles in one tile row: the most a batch can take."""
