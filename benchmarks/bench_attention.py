@@ -14,9 +14,11 @@ from pathlib import Path
 from effrestore.cli.commands.bench import bench_one
 from effrestore.errors import EffrestoreError
 from effrestore.export import export_onnx
+from effrestore.export.exporter import DEFAULT_PASSES
 from effrestore.models import build_model, save_checkpoint
 
-EXPORT_PASSES = ("decompose-attention", "fuse-layernorm", "simplify")
+# the custom attention op decomposed, then the CPU layout passes every decomposed export gets
+EXPORT_PASSES = ("decompose-attention", *DEFAULT_PASSES["decomposed"], "simplify")
 KINDS = ("none", "sagan", "mdta", "glmha", "linear_sa", "gsa", "stt")
 
 
