@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from effrestore.models.degradations import CameraNoise, JpegSave, camera_pair
+from effrestore.models.degradations import CameraNoise, camera_pair
 
 HERE = Path(__file__).parent
 SIGMA = 25.0
@@ -41,7 +41,7 @@ def main() -> None:
 def camera_noisy(clean: np.ndarray, seed: int) -> np.ndarray:
     """`clean` through a drawn camera at a fixed high-ISO noise level (shot gain 4e-3), with JPEG at 90."""
     rng = np.random.default_rng(seed)
-    camera = dataclasses.replace(CameraNoise().draw(rng), shot=4e-3, read=2e-5, jpeg=(JpegSave(90, 2),))
+    camera = dataclasses.replace(CameraNoise().draw(rng), shot=4e-3, read=2e-5, jpeg_quality=90, jpeg_subsampling=2)
     noisy, _ = camera_pair(clean.astype(np.float32) / 255, camera, rng)
     return np.round(noisy * 255).astype(np.uint8)
 

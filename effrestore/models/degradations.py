@@ -44,16 +44,6 @@ _READ_SLOPE, _READ_INTERCEPT, _READ_SPREAD = 2.18, 1.20, 0.26
 
 
 @dataclass(frozen=True)
-class JpegSave:
-    """One JPEG encode and decode. A re-save of a cropped or edited photo puts its 8×8 blocks (16×16 for 4:2:0
-    chroma) at an offset from the first save's, so the second save's blocks fall across the first's."""
-
-    quality: int
-    subsampling: int  # Pillow's code: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0
-    offset: tuple[int, int] = (0, 0)  # rows, columns the block grid starts before the crop
-
-
-@dataclass(frozen=True)
 class Camera:
     """One drawn camera and exposure: colour matrix, white balance, noise levels, demosaicer, JPEG."""
 
@@ -64,7 +54,8 @@ class Camera:
     demosaicer: Demosaicer
     luma_blur: float  # σ in pixels of the camera's luma noise reduction (0: none)
     chroma_blur: float  # σ in pixels of the camera's chroma noise reduction (0: none)
-    jpeg: tuple[JpegSave, ...]  # the JPEG saves the photo went through, in order (empty: none)
+    jpeg_quality: int | None  # None: no JPEG
+    jpeg_subsampling: int  # Pillow's code: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0
 
 
 @dataclass(frozen=True)
@@ -75,24 +66,17 @@ class CameraNoise:
     correlated over a few pixels (grain) and colour blotches spread over many, which a network trained on
     per-pixel noise reads as texture. The reduction is modelled as a Gaussian blur of the noise, separately in
     luma and chroma (as SCUNet's data synthesis spreads its noise spatially), with ranges wide enough to hold
-    cameras with and without it; luma up to 2.5 px, the mottled grain left where a camera reduces luma noise
-    hard at high ISO. Chroma is reduced in nearly every sample and over up to 8 px: camera JPEGs
+    cameras with and without it. Chroma is reduced in nearly every sample and over up to 8 px: camera JPEGs
     keep less chroma than luma noise (about 0.6 of its std), and with a milder reduction the synthetic noise
-    carried more chroma than luma, which taught the network to leave luma-dominated real grain alone.
-
-    Cameras save JPEGs at high quality; the photos people share were often saved again, smaller, by an editor,
-    a website or a messenger (the PolyU crops, for one, are re-saved at quality 75, 4:2:0). So a share of the
-    samples is saved by the camera, and a share (of either kind) re-saved at web quality on a shifted grid."""
+    carried more chroma than luma, which taught the network to leave luma-dominated real grain alone."""
 
     log_shot_range: tuple[float, float] = _LOG_SHOT_RANGE
     luma_blur_fraction: float = 0.8
-    luma_blur_range: tuple[float, float] = (0.5, 2.5)
+    luma_blur_range: tuple[float, float] = (0.5, 1.5)
     chroma_blur_fraction: float = 0.95
     chroma_blur_range: tuple[float, float] = (1.0, 8.0)
-    jpeg_fraction: float = 0.6
-    jpeg_quality_range: tuple[int, int] = (85, 98)
-    resave_fraction: float = 0.35
-    resave_quality_range: tuple[int, int] = (60, 95)
+    jpeg_fraction: float = 0.5
+    jpeg_quality_range: tuple[int, int] = (75, 98)
 
     def draw(self, rng: np.random.Generator) -> Camera:
         weights = rng.uniform(1e-8, 1.0, size=(len(_XYZ_TO_CAMERA), 1, 1))
@@ -103,13 +87,7 @@ class CameraNoise:
         gains = np.array([rng.uniform(1.9, 2.4), 1.0, rng.uniform(1.5, 1.9)]) * digital
         log_shot = rng.uniform(*self.log_shot_range)
         log_read = _READ_SLOPE * log_shot + _READ_INTERCEPT + rng.normal(0.0, _READ_SPREAD)
-        saves = []
-        if rng.random() < self.jpeg_fraction:
-            quality = int(rng.integers(*self.jpeg_quality_range, endpoint=True))
-            saves.append(JpegSave(quality, int(rng.choice([2, 1]))))
-        if rng.random() < self.resave_fraction:
-            quality = int(rng.integers(*self.resave_quality_range, endpoint=True))
-            saves.append(JpegSave(quality, 2, (int(rng.integers(16)), int(rng.integers(16)))))
+        jpeg = rng.random() < self.jpeg_fraction
         return Camera(
             rgb_to_camera=rgb_to_camera,
             gains=gains,
@@ -120,7 +98,10 @@ class CameraNoise:
             chroma_blur=float(rng.uniform(*self.chroma_blur_range))
             if rng.random() < self.chroma_blur_fraction
             else 0.0,
-            jpeg=tuple(saves),
+            jpeg_quality=int(rng.integers(self.jpeg_quality_range[0], self.jpeg_quality_range[1] + 1))
+            if jpeg
+            else None,
+            jpeg_subsampling=int(rng.choice([2, 2, 1])),
         )
 
 
@@ -183,34 +164,29 @@ def reduce_noise(noise: np.ndarray, luma_sigma: float, chroma_sigma: float) -> n
     return ycc @ np.linalg.inv(_RGB_TO_YCBCR).T
 
 
-def jpeg_roundtrip(rgb: np.ndarray, save: JpegSave) -> np.ndarray:
-    """Encodes H×W×3 [0, 1] as a JPEG (libjpeg through Pillow) and decodes it again; the block grid starts
-    `save.offset` pixels before the crop (the rows and columns before it mirror the crop's edge)."""
-    top, left = save.offset
-    codes = np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
-    codes = np.pad(codes, ((top, 0), (left, 0), (0, 0)), mode="symmetric")
+def jpeg_roundtrip(rgb: np.ndarray, quality: int, subsampling: int) -> np.ndarray:
+    """Encodes H×W×3 [0, 1] as a JPEG (libjpeg through Pillow) and decodes it again."""
     buffer = io.BytesIO()
-    Image.fromarray(codes).save(buffer, format="JPEG", quality=save.quality, subsampling=save.subsampling)
-    decoded = np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float64) / 255
-    return decoded[top:, left:]
+    codes = np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+    Image.fromarray(codes).save(buffer, format="JPEG", quality=quality, subsampling=subsampling)
+    return np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float64) / 255
 
 
 def camera_pair(clean: np.ndarray, camera: Camera, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(noisy, clean) for one H×W×3 clean crop in [0, 1].
 
     The noise is what the camera pipeline makes of raw sensor noise: the difference between the pipeline's
-    output with and without it, added to the clean crop, then JPEG-compressed by each save in turn. The
-    target stays the clean crop itself: demosaicing a noise-free mosaic of a small, detailed training crop
-    leaves false colours that a full-resolution camera photo does not have, and the network must not learn
-    to keep them."""
+    output with and without it, added to the clean crop, then JPEG-compressed. The target stays the clean
+    crop itself: demosaicing a noise-free mosaic of a small, detailed training crop leaves false colours that
+    a full-resolution camera photo does not have, and the network must not learn to keep them."""
     clean = clean.astype(np.float64)
     bayer = mosaic(srgb_to_raw(clean, camera))
     noise = raw_to_srgb(add_sensor_noise(bayer, camera, rng), camera) - raw_to_srgb(bayer, camera)
     if camera.luma_blur or camera.chroma_blur:
         noise = reduce_noise(noise, camera.luma_blur, camera.chroma_blur)
     noisy = np.clip(clean + noise, 0.0, 1.0)
-    for save in camera.jpeg:
-        noisy = jpeg_roundtrip(noisy, save)
+    if camera.jpeg_quality is not None:
+        noisy = jpeg_roundtrip(noisy, camera.jpeg_quality, camera.jpeg_subsampling)
     return noisy.astype(np.float32), clean.astype(np.float32)
 
 

@@ -277,8 +277,7 @@ def _degradation_text(config: TrainConfig) -> str:
         return gaussian
     return (
         "camera noise (sRGB unprocessed to a Bayer raw, shot + read noise, bilinear or edge-aware demosaicing, "
-        "white balance, colour matrix, tone curve, luma and chroma noise reduction, in-camera JPEG and web "
-        "re-saves for part) "
+        "white balance, colour matrix, tone curve, chroma noise reduction and JPEG for part) "
         f"{1 - config.gaussian_fraction:.0%}, {gaussian} {config.gaussian_fraction:.0%}"
     )
 

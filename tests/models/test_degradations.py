@@ -14,10 +14,8 @@ from effrestore.models.degradations import (
     DEMOSAICERS,
     Camera,
     CameraNoise,
-    JpegSave,
     add_sensor_noise,
     camera_pair,
-    jpeg_roundtrip,
     mosaic,
     raw_to_srgb,
     reduce_noise,
@@ -29,7 +27,7 @@ from effrestore.models.training import TrainConfig, make_sampler, training_pair
 def plain_camera(seed: int = 0, **changes: object) -> Camera:
     """A drawn camera without JPEG or noise reduction, so the measured noise is the sensor's."""
     camera = CameraNoise().draw(np.random.default_rng(seed))
-    return dataclasses.replace(camera, jpeg=(), luma_blur=0.0, chroma_blur=0.0, **changes)
+    return dataclasses.replace(camera, jpeg_quality=None, luma_blur=0.0, chroma_blur=0.0, **changes)
 
 
 def test_raw_noise_variance_grows_with_the_signal() -> None:
@@ -49,10 +47,8 @@ def test_drawn_noise_levels_follow_the_log_linear_sensor_relation() -> None:
     slope, intercept = np.polyfit(log_shot, log_read, 1)
     assert slope == pytest.approx(2.18, abs=0.1) and intercept == pytest.approx(1.20, abs=0.6)
     assert {c.demosaicer for c in cameras} == set(DEMOSAICERS)
-    assert 0.5 < np.mean([len(c.jpeg) > 0 for c in cameras]) < 0.85
-    assert 0.1 < np.mean([len(c.jpeg) == 2 for c in cameras]) < 0.35, "camera JPEGs re-saved"
-    assert {save.subsampling for c in cameras for save in c.jpeg} == {1, 2}
-    assert any(save.offset != (0, 0) for c in cameras for save in c.jpeg), "re-saves on a shifted block grid"
+    assert 0.35 < np.mean([c.jpeg_quality is not None for c in cameras]) < 0.65
+    assert {c.jpeg_subsampling for c in cameras if c.jpeg_quality} == {1, 2}
 
 
 @pytest.mark.parametrize("demosaicer", DEMOSAICERS)
@@ -113,7 +109,7 @@ def test_same_seed_same_pair_and_jpeg_changes_the_noisy_only(sample_rgb: np.ndar
 
     def pair(seed: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(seed)
-        return camera_pair(crop, CameraNoise(jpeg_fraction=1.0, resave_fraction=1.0).draw(rng), rng)
+        return camera_pair(crop, CameraNoise(jpeg_fraction=1.0).draw(rng), rng)
 
     first, again, other = pair(5), pair(5), pair(6)
     np.testing.assert_array_equal(first[0], again[0])
@@ -122,22 +118,6 @@ def test_same_seed_same_pair_and_jpeg_changes_the_noisy_only(sample_rgb: np.ndar
     assert np.all((first[0] >= 0) & (first[0] <= 1)) and first[0].dtype == np.float32
     codes = first[0] * 255
     assert np.abs(codes - np.round(codes)).max() < 1e-3, "the JPEG'd input holds 8-bit values"
-
-
-def test_a_resave_on_a_shifted_grid_puts_block_edges_where_the_first_save_had_none() -> None:
-    """JPEG error jumps across block edges. Saved once, a smooth ramp's error steps at every 8th column; a
-    re-save 3 columns over adds steps at columns 8k + 5."""
-    ramp = np.tile(np.linspace(0.2, 0.8, 64)[None, :, None], (64, 1, 3)) + np.linspace(0, 0.1, 64)[:, None, None]
-
-    def step_columns(image: np.ndarray) -> set[int]:
-        jumps = np.abs(np.diff(image - ramp, axis=1)).mean(axis=(0, 2))
-        return {int(c) % 8 for c in np.argsort(jumps)[-6:] + 1}
-
-    once = jpeg_roundtrip(ramp, JpegSave(30, 0))
-    twice = jpeg_roundtrip(once, JpegSave(30, 0, (0, 3)))
-    assert step_columns(once) == {0}
-    assert 5 in step_columns(twice)
-    assert twice.shape == ramp.shape
 
 
 def test_training_batches_with_camera_noise() -> None:
