@@ -66,8 +66,10 @@ train "$RUNS/denoise-photo-chroma" --init "$RUNS/denoise-photo-nr/model.safetens
 train "$RUNS/denoise-photo-l2" --init "$RUNS/denoise-photo-chroma/model.safetensors" --model restormer-xs \
   --attention glmha --data "$DATA/cbsd432" --data "$DATA/live1" --degradation camera --gaussian-fraction 0.2 \
   --steps 1200 --crop 96 --batch 8 --lr 1e-4 --loss l2 --seed 16
-# Larger crops (128 px) from the shipped l2 stage: PolyU every 5th pair 37.47 dB vs 37.43 (not shipped yet; its
-# weights are kept in checkpoints/denoise-photo-c128.safetensors as the start of the next stage).
+# Larger crops (128 px) from the shipped l2 stage: PolyU all 100 pairs 37.83 dB vs 37.77, Gaussian σ 25 31.44 vs
+# 31.43, clean input 45.36 vs 45.31 dB (ship_models.py, torch). Not shipped yet: OpenVINO on a CPU without bf16
+# cannot measure its bf16 record, and without one `--precision auto` would run it in f32 on bf16 CPUs. Its weights
+# are in checkpoints/denoise-photo-c128.safetensors: ship them with ship_models.py on a CPU with bf16.
 train "$RUNS/denoise-photo-c128" --init "$RUNS/denoise-photo-l2/model.safetensors" --model restormer-xs \
   --attention glmha --data "$DATA/cbsd432" --data "$DATA/live1" --degradation camera --gaussian-fraction 0.2 \
   --steps 1000 --crop 128 --batch 6 --lr 1e-4 --loss l2 --seed 17
