@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cpu_backends import matmul_ceilings
+
 from effrestore.cli.commands.bench import bench_one
 from effrestore.errors import EffrestoreError
 from effrestore.export import export_onnx
 from effrestore.export.exporter import DEFAULT_PASSES
 from effrestore.models import build_model, save_checkpoint
+from effrestore.runtime.cache import machine_id
 
 # the custom attention op decomposed, then the CPU layout passes every decomposed export gets
 EXPORT_PASSES = ("decompose-attention", *DEFAULT_PASSES["decomposed"], "simplify")
@@ -57,6 +60,8 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
+    ceiling = matmul_ceilings(args.threads)["fp32"]
+    print(f"{machine_id()}, {args.threads} threads; float32 matmul ceiling {ceiling:.0f} GFLOP/s\n")
     print("| attention | size | ORT s | torch s | torch/ORT | ORT MP/s | torch MP/s | ORT peak | torch peak |")
     print("|---|---|---|---|---|---|---|---|---|")
     for kind in args.kinds.split(","):
