@@ -27,6 +27,7 @@ from effrestore.models.backbones import Restormer
 from effrestore.models.checkpoints import load_checkpoint, read_card, save_checkpoint
 from effrestore.models.data import CropSampler, add_blind_noise, add_camera_noise, bicubic_downscale, load_folder
 from effrestore.models.growth import deepen_into, is_deepening
+from effrestore.models.memory_format import batch_to_fast_layout, to_fast_layout
 from effrestore.models.registry import build_model
 
 Task = Literal["denoise", "sr2"]
@@ -124,7 +125,7 @@ def new_state(config: TrainConfig, device: str = "cpu") -> TrainState:
     model = build_model(config.model, **overrides)
     if config.init:
         _load_initial_weights(model, Path(config.init))
-    model.to(device)
+    to_fast_layout(model, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     return TrainState(model, optimizer)
 
@@ -332,7 +333,7 @@ def train(
     stop = min(config.steps, max_steps if max_steps is not None else config.steps)
     started = last_save = time.monotonic()
     while state.step < stop:
-        inputs, target = (t.to(device, non_blocking=True) for t in training_pair(config, sampler, state.step))
+        inputs, target = (batch_to_fast_layout(t, device) for t in training_pair(config, sampler, state.step))
         loss = train_step(state, config, inputs, target)
         if on_step is not None:
             on_step(state, loss)

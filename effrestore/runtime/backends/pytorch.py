@@ -61,6 +61,7 @@ class TorchBackend(Backend):
         torch = require("torch", "the torch backend")
         model = ModelFile.resolve(source, prefer="checkpoint")
         from effrestore.models.checkpoints import load_checkpoint
+        from effrestore.models.memory_format import to_fast_layout
 
         if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
             raise ConfigError(f"unknown device {device!r} for torch; choose cpu or cuda")
@@ -69,7 +70,7 @@ class TorchBackend(Backend):
         if threads:
             torch.set_num_threads(threads)
         self.torch = torch
-        self.model = load_checkpoint(model.path).to(device).eval()
+        self.model = to_fast_layout(load_checkpoint(model.path), device).eval()
         super().__init__(self.model.meta, device, model.digest)
 
     def memory_tracker(self) -> MemoryTracker:
@@ -84,6 +85,8 @@ class TorchBackend(Backend):
             self.torch.cuda.empty_cache()
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
+        from effrestore.models.memory_format import batch_to_fast_layout
+
         with self.torch.inference_mode():
-            x = self.torch.from_numpy(batch).to(self.device)
-            return self.model(x).float().cpu().numpy()
+            output = self.model(batch_to_fast_layout(self.torch.from_numpy(batch), self.device))
+            return np.ascontiguousarray(output.float().cpu().numpy())
