@@ -146,6 +146,26 @@ def test_eval_pairs_scores_models_and_real_noise_baselines_on_the_same_inputs(tm
     assert set(rows["opencv-nlm-3"]["per_image"]) == set(psnrs), "every method scored on the same pairs"
     assert abs(rows["opencv-nlm-3"]["psnr"] - rows["input"]["psnr"]) > 0.01, "NL-means changed the images"
     assert rows["denoise-color"]["backend"] and rows["input"]["set"] == "real"
+    assert all(0 < row["ssim"] <= 1 for row in rows.values())
+
+
+def test_eval_threads_and_no_ssim_give_valid_json(tmp_path: Path) -> None:
+    _write_pairs(tmp_path / "pairs", "folders")
+    command = [sys.executable, "-m", "effrestore", "eval", "denoise-color", "--pairs", str(tmp_path / "pairs")]
+    result = subprocess.run(
+        [*command, "--baseline", "input", "--threads", "1", "--no-ssim", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "NaN" not in result.stdout, "strict JSON: a score not computed is null"
+    rows = json.loads(result.stdout)
+    assert {row["method"] for row in rows} == {"denoise-color", "input"}
+    assert all(row["ssim"] is None for row in rows)
+    assert all(image["ssim"] is None for row in rows for image in row["per_image"].values())
+    refused = subprocess.run([*command, "--threads", "0"], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "threads" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_bad_pair_folders(tmp_path: Path) -> None:

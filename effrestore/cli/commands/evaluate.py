@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -71,6 +72,9 @@ def evaluate(
     ] = None,
     backend: _options.Backend = "auto",
     precision: _options.Precision = "auto",
+    threads: Annotated[
+        int | None, _options.threads_option("CPU threads per model (default: the backend's choice).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Evaluate models by the standard protocol of their task, or on real noisy/clean photo pairs.
@@ -91,7 +95,13 @@ def evaluate(
     labels = method_labels(models)
     restorers = {
         labels[model] + (" (ensemble)" if ensemble else ""): Restorer.load(
-            model, backend=backend, tile="none", ensemble=ensemble, mem_budget=mem_budget, precision=precision
+            model,
+            backend=backend,
+            tile="none",
+            ensemble=ensemble,
+            mem_budget=mem_budget,
+            precision=precision,
+            threads=threads,
         )
         for model in models
     }
@@ -125,8 +135,8 @@ def evaluate(
             "method": r.method,
             key: getattr(r.condition, "label" if key == "set" else key),
             "psnr": round(r.psnr, 3),
-            "ssim": round(r.ssim, 4),
-            "per_image": {k: {"psnr": round(p, 3), "ssim": round(s, 4)} for k, (p, s) in r.per_image.items()},
+            "ssim": _rounded(r.ssim),
+            "per_image": {k: {"psnr": round(p, 3), "ssim": _rounded(s)} for k, (p, s) in r.per_image.items()},
             **(
                 {"backend": restorers[r.method].backend.name, "precision": restorers[r.method].backend.precision}
                 if r.method in restorers
@@ -143,8 +153,14 @@ def evaluate(
     for column in ("method", key, "PSNR (dB)", "SSIM"):
         table.add_column(column)
     for row, result in zip(rows, results, strict=True):
-        table.add_row(shown(row["method"]), result.condition.label, f"{row['psnr']:.2f}", f"{row['ssim']:.4f}")
+        ssim_cell = "–" if row["ssim"] is None else f"{row['ssim']:.4f}"
+        table.add_row(shown(row["method"]), result.condition.label, f"{row['psnr']:.2f}", ssim_cell)
     Console().print(table)
+
+
+def _rounded(ssim: float) -> float | None:
+    """SSIM to 4 places; None (JSON null) where it was not computed (--no-ssim), never a bare NaN."""
+    return None if math.isnan(ssim) else round(ssim, 4)
 
 
 def _run_within_budget(run):  # type: ignore[no-untyped-def]
