@@ -274,3 +274,22 @@ def test_several_pages_or_frames_are_refused_unless_the_first_is_asked_for(folde
     assert np.array_equal(restored, pages[0])
     with pytest.raises(ImageError, match="2 pages"):
         read_image(folder / "pages.tif")
+
+
+def _zlib_level_class(path: Path) -> int:
+    """FLEVEL of a PNG's first IDAT zlib stream: 0 fastest, 1 fast (levels 2-5), 2 default (6), 3 maximum."""
+    data = path.read_bytes()
+    start = data.index(b"IDAT") + 4
+    return data[start + 1] >> 6
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_png_is_written_at_the_fast_zlib_level_and_reads_back_exactly(tmp_path: Path, dtype: type) -> None:
+    from effrestore.runtime.imageformats.png16 import PNG_COMPRESSION_LEVEL
+
+    assert 2 <= PNG_COMPRESSION_LEVEL <= 5, "restored photos barely compress: a fast level, not zlib's default 6"
+    array = sixteen_bit((40, 30, 3)) if dtype == np.uint16 else RNG.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    path = write_image(tmp_path / "out.png", array)
+    assert _zlib_level_class(path) == 1
+    restored, _ = read_image(path)
+    np.testing.assert_array_equal(restored, array)

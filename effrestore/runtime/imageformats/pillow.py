@@ -19,7 +19,13 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from effrestore.errors import ImageError
 from effrestore.runtime.imageformats.base import ORIENT, Format, ImageFormat, ImageInfo, check_pixels, one_frame
-from effrestore.runtime.imageformats.png16 import PNG_XMP_KEY, decode_png16, png_bit_depth, write_png16
+from effrestore.runtime.imageformats.png16 import (
+    PNG_COMPRESSION_LEVEL,
+    PNG_XMP_KEY,
+    decode_png16,
+    png_bit_depth,
+    write_png16,
+)
 from effrestore.runtime.imageformats.registry import register_format
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF (phones' default format) through Pillow; AVIF is Pillow's own
@@ -143,6 +149,7 @@ def _write_pillow(tmp: Path, suffix: str, array: np.ndarray, info: ImageInfo) ->
         options["dpi"] = info.dpi
     if suffix == ".png":
         options["pnginfo"] = _png_text(info)
+        options["compress_level"] = PNG_COMPRESSION_LEVEL
     elif info.xmp and "xmp" in keeps:
         options["xmp"] = info.xmp
     if suffix in LOSSY_SUFFIXES:
