@@ -79,6 +79,11 @@ train "$RUNS/denoise-photo-c128" --init "$RUNS/denoise-photo-l2/model.safetensor
 # px, for 35 % of the samples) and luma noise reduction up to 2.5 px (was 1.5): 1000 steps × 6 × 128², lr 1e-4, l2,
 # seed 29, from the c128 weights (40 min on a 2-core AMD EPYC): PolyU all 100 pairs 37.61 dB against 37.83 for its
 # start and 37.77 for the shipped model (torch, measured side by side); the generator change was reverted.
+# Tried and not kept: the shot-noise range of Brooks et al. as published, [1e-4, 1.2e-2] (the generator's starts at
+# 2e-5), 1000 steps × 6 × 128², lr 1e-4, l2, seed 31, from the c128 weights (channels-last, 0.57 step/s on a 2-core
+# AMD EPYC): PolyU all 100 pairs 37.79 dB against 37.83 for its start (torch, side by side); the range was kept.
+# Tried and not kept: uniform weight averages of the stages trained from c128 ("model soups"): c128 + c160 + the
+# shot-range stage 37.83 dB, the same plus the re-save stage 37.79 dB (PolyU all 100 pairs, one run with c128).
 # Tried and not kept: the c128 stage deepened with --blocks 1,2,3,4 (two more latent blocks, +14 % MACs, the new
 # blocks starting as identities), 1800 steps × 8 × 96², lr 2e-4, l2, seed 21: PolyU every 5th pair 37.27 dB against
 # the c128 stage's 37.38 and the shipped model's 37.34 (measured side by side).
