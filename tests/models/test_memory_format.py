@@ -16,7 +16,7 @@ def test_channels_last_gives_the_default_layouts_outputs_and_gradients(attention
     reference = build_model("restormer-xs", attention=attention)
     fast = to_fast_layout(build_model("restormer-xs", attention=attention), "cpu")
     fast.load_state_dict(reference.state_dict())
-    batch = torch.rand(2, 3, 48, 64)
+    batch = torch.rand(1, 3, 32, 48)
     expected = reference(batch)
     expected.square().mean().backward()
     output = fast(batch_to_fast_layout(batch, "cpu"))
