@@ -9,7 +9,7 @@ backend calls of the restore), *tiles and blending* (cutting bands into tiles, b
 depth conversion), *encode* (the output written, atomically), *other* (what the `run` command spends around
 them: checks, the summary table).
 
-Usage: python benchmarks/end_to_end.py [--images 4000x3000.jpg,3840x2160.png] [--threads 2]
+Usage: python benchmarks/end_to_end.py [--images 4000x3000.jpg,3840x2160.png,7680x4320.png] [--threads 2]
        [--out runs/end_to_end]
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from vs_alternatives import mosaic
+from vs_alternatives import noisy_pair
 
 from effrestore.runtime.cache import machine_id
 
@@ -46,8 +46,7 @@ def noisy_photo(spec: str, folder: Path) -> Path:
     """WIDTHxHEIGHT.suffix: the σ=25 noisy mosaic at that size, 8 bits, saved in that format (JPEG q95)."""
     size, suffix = spec.split(".")
     width, height = (int(v) for v in size.lower().split("x"))
-    clean = mosaic(height, width)
-    noisy = clean + np.random.default_rng(0).normal(0.0, 25 / 255, clean.shape).astype(np.float32)
+    _, noisy = noisy_pair(width, height)
     path = folder / f"noisy-{width}x{height}.{suffix}"
     Image.fromarray(np.round(np.clip(noisy, 0, 1) * 255).astype(np.uint8)).save(path, quality=95)
     return path

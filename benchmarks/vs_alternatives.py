@@ -116,12 +116,17 @@ def mosaic(height: int, width: int, cell: int = 512) -> np.ndarray:
     return np.concatenate(grid, axis=0)[:height, :width]
 
 
+def noisy_pair(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The clean mosaic and its σ=25 noisy version (fixed seed, unclipped), float32 in [0, 1] scale."""
+    clean = mosaic(height, width)
+    return clean, clean + np.random.default_rng(0).normal(0.0, 25 / 255, clean.shape).astype(np.float32)
+
+
 def noisy_mosaic(size: str, folder: Path) -> tuple[int, int, np.ndarray, Path]:
     """For a WIDTHxHEIGHT `size`: width, height, the clean mosaic, and the path of its σ=25 noisy version
-    (fixed seed, unclipped) saved as .npy in `folder` for the workers."""
+    saved as .npy in `folder` for the workers."""
     width, height = (int(v) for v in size.lower().split("x"))
-    clean = mosaic(height, width)
-    noisy = clean + np.random.default_rng(0).normal(0.0, 25 / 255, clean.shape).astype(np.float32)
+    clean, noisy = noisy_pair(width, height)
     noisy_path = folder / f"noisy-{width}x{height}.npy"
     np.save(noisy_path, noisy)
     return width, height, clean, noisy_path

@@ -61,7 +61,7 @@ class TorchBackend(Backend):
         torch = require("torch", "the torch backend")
         model = ModelFile.resolve(source, prefer="checkpoint")
         from effrestore.models.checkpoints import load_checkpoint
-        from effrestore.models.memory_format import to_fast_layout
+        from effrestore.models.memory_format import fast_memory_format, to_fast_layout
 
         if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
             raise ConfigError(f"unknown device {device!r} for torch; choose cpu or cuda")
@@ -71,6 +71,7 @@ class TorchBackend(Backend):
             torch.set_num_threads(threads)
         self.torch = torch
         self.model = to_fast_layout(load_checkpoint(model.path), device).eval()
+        self.memory_format = fast_memory_format(device)  # the inputs' layout, the model's own
         super().__init__(self.model.meta, device, model.digest)
 
     def memory_tracker(self) -> MemoryTracker:
@@ -85,8 +86,7 @@ class TorchBackend(Backend):
             self.torch.cuda.empty_cache()
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        from effrestore.models.memory_format import batch_to_fast_layout
-
         with self.torch.inference_mode():
-            output = self.model(batch_to_fast_layout(self.torch.from_numpy(batch), self.device))
+            x = self.torch.from_numpy(batch).to(self.device, memory_format=self.memory_format)
+            output = self.model(x)
             return np.ascontiguousarray(output.float().cpu().numpy())
