@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,9 @@ SAFETY = 1.3  # planned peaks carry a 30% margin over the fitted prediction (ORT
 # growth then varies between processes (OpenVINO: 47 vs 56 MiB at 64² for the default model), so the advice
 # carries that variation on top of the plan's own margin.
 REMEASURE = 1.25
-CACHE_VERSION = 4
+CACHE_VERSION = 5
+DIHEDRAL = 8  # an ensemble's calls per tile: 4 turns, each also flipped
+WARM_CALLS = 3  # a probe's time is the median of this many warm calls: one call can land on a slow moment
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,8 @@ class CallFit:
     fixed: float  # bytes: what a call costs whatever its size (buffers, a compilation)
     per_pixel: float  # bytes per input pixel at the largest probed sizes
     probes: tuple[tuple[int, int], ...]  # (pixels, measured growth)
-    timings: tuple[tuple[int, float], ...] = ()  # (pixels, measured seconds)
+    timings: tuple[tuple[int, float], ...] = ()  # (pixels, measured seconds of a warm call)
+    startups: tuple[tuple[int, float], ...] = ()  # (pixels, seconds a new shape's first call adds: its compile)
     remeasured: bool = True  # a rerun measures again (False: numbers the backend knows, e.g. an engine's)
 
     @property
@@ -62,11 +66,31 @@ class CallFit:
             return None
         return float(np.interp(pixels, sizes, seconds))
 
-    def with_probe(self, pixels: int, growth: int, seconds: float) -> CallFit:
-        return CallFit.from_probes([*self.probes, (pixels, growth)], [*self.timings, (pixels, seconds)])
+    def predict_startup(self, pixels: int) -> float:
+        """Seconds the first call of a shape of `pixels` adds to a warm one (compiling for it, first
+        allocations), interpolated between probes and held flat beyond them; 0 for a fit without them."""
+        if not self.startups:
+            return 0.0
+        sizes, seconds = zip(*sorted(self.startups), strict=True)
+        return float(np.interp(pixels, sizes, seconds))
 
     @classmethod
-    def from_probes(cls, probes: Sequence[tuple[int, int]], timings: Sequence[tuple[int, float]] = ()) -> CallFit:
+    def extended(cls, fit: CallFit | None, measured: Probe) -> CallFit:
+        """`fit` (None: nothing probed yet) with one more shape measured."""
+        known = fit or cls(0.0, 0.0, ())
+        return cls.from_probes(
+            [*known.probes, (measured.pixels, measured.growth)],
+            [*known.timings, (measured.pixels, measured.seconds)],
+            [*known.startups, (measured.pixels, measured.startup)],
+        )
+
+    @classmethod
+    def from_probes(
+        cls,
+        probes: Sequence[tuple[int, int]],
+        timings: Sequence[tuple[int, float]] = (),
+        startups: Sequence[tuple[int, float]] = (),
+    ) -> CallFit:
         """A line above every probe. Its slope is the steepest between neighbouring probes in the upper size
         range (there the per-pixel cost shows, not the fixed one); the intercept is raised until no probe
         lies above the line. One probe gives a line through the origin. ONNX Runtime's peaks jump between
@@ -76,7 +100,7 @@ class CallFit:
         slopes = [(g1 - g0) / (p1 - p0) for (p0, g0), (p1, g1) in itertools.pairwise(large) if p1 > p0]
         per_pixel = max([0.0, *slopes]) if slopes else ordered[-1][1] / ordered[-1][0]
         fixed = max(0.0, *(g - per_pixel * p for p, g in ordered))
-        return cls(float(fixed), float(per_pixel), tuple(probes), tuple(timings))
+        return cls(float(fixed), float(per_pixel), tuple(probes), tuple(timings), tuple(startups))
 
 
 _LARGEST_GROWTH = 1 << 46  # 64 TiB: no measured call grows a process more; a cached number above it is forged
@@ -91,13 +115,16 @@ def _parse_fit(entry: dict) -> CallFit:
         (integer(p, 1, 1 << 40, "probe pixels"), integer(g, 4 * p, _LARGEST_GROWTH, "probe growth"))
         for p, g in pairs(entry["probes"], "probes")
     ]
-    timings = [
-        (integer(p, 1, 1 << 40, "timing pixels"), number(t, 0.0, _LONGEST_CALL_S, "timing seconds"))
-        for p, t in pairs(entry.get("timings", []), "timings")
-    ]
+    timings, startups = (
+        [
+            (integer(p, 1, 1 << 40, "timing pixels"), number(t, 0.0, _LONGEST_CALL_S, "timing seconds"))
+            for p, t in pairs(entry.get(field, []), field)
+        ]
+        for field in ("timings", "startups")
+    )
     if not probes:
         raise BadEntry("a fit needs at least one probe")
-    return CallFit.from_probes(probes, timings)
+    return CallFit.from_probes(probes, timings, startups)
 
 
 FITS = CacheFile("memory-fits.json", _parse_fit)
@@ -120,7 +147,7 @@ def _cached(backend: Backend, threads: int | None) -> CallFit | None:
 
 
 def _store(backend: Backend, threads: int | None, fit: CallFit) -> None:
-    entry = {"probes": [list(p) for p in fit.probes], "timings": [list(t) for t in fit.timings]}
+    entry = {field: [list(pair) for pair in getattr(fit, field)] for field in ("probes", "timings", "startups")}
     FITS.put(_cache_key(backend, threads), entry)
 
 
@@ -129,26 +156,43 @@ def forget_fit(backend: Backend, threads: int | None) -> None:
     FITS.drop(_cache_key(backend, threads))
 
 
-def probe(backend: Backend, height: int, width: int, batch: int = 1) -> tuple[int, int, float]:
-    """(pixels, peak memory growth in bytes, seconds) of one backend call on a batch×C×height×width input.
-    The peak covers the backend's preparation for the shape (compilation) and a first call, measured from a
-    released backend and handed back after, as a first tile of that shape costs. The time is a second call's,
-    since a first call after compiling pays one-off costs (OpenVINO: up to 2× at 128²-256²) that would make
-    the planner pick tiles by noise."""
+@dataclass(frozen=True)
+class Probe:
+    """One shape measured: its input pixels, the process's peak growth (bytes), a warm call's seconds, and
+    the seconds its first call adds (compiling for the shape, first allocations)."""
+
+    pixels: int
+    growth: int
+    seconds: float
+    startup: float
+
+
+def probe(backend: Backend, height: int, width: int, batch: int = 1) -> Probe:
+    """Measures backend calls on a batch×C×height×width input. The peak covers the backend's preparation for
+    the shape (compilation) and a first call, measured from a released backend and handed back after, as a
+    first tile of that shape costs. The time is the median of warm calls, since a first call pays one-off
+    costs (OpenVINO: a compile of ~1.3 s, then up to 2× a warm call at 128²-256²) that would make the planner
+    pick tiles by noise; those costs are kept apart, as the startup a restore pays once per new shape (an
+    upper bound where OpenVINO's disk cache already holds the shape: loading it took about half)."""
     shape = (batch, backend.meta.in_channels, height, width)
     tile = np.random.default_rng(height * width * batch).random(shape, dtype=np.float32)
     tracker = backend.memory_tracker()
     backend.hand_back_memory()  # earlier shapes, and freed pages the heap still holds, would hide growth
     before = tracker.current()
     tracker.reset()
+    started = time.perf_counter()
     backend.prepare(shape)
     backend.run(tile)
-    started = time.perf_counter()
-    backend.run(tile)
-    seconds = time.perf_counter() - started
+    first = time.perf_counter() - started
+    warm = []
+    for _ in range(WARM_CALLS):
+        started = time.perf_counter()
+        backend.run(tile)
+        warm.append(time.perf_counter() - started)
     growth = max(0, tracker.peak() - before)
     backend.hand_back_memory()  # the planner's baseline is then the process without this shape
-    return height * width * batch, growth, seconds
+    seconds = statistics.median(warm)
+    return Probe(height * width * batch, growth, seconds, max(0.0, first - seconds))
 
 
 def check_headroom(held: int, buffers: int, budget: int, decoded: int = 0) -> None:
@@ -175,11 +219,11 @@ def probe_sides(multiple: int) -> list[int]:
     return sorted({-(-side // multiple) * multiple for side in PROBE_SIDES})
 
 
-def _worth_probing(probes: Sequence[tuple[int, int]], side: int, budget: int) -> bool:
+def _worth_probing(fit: CallFit, side: int, budget: int) -> bool:
     """Whether a plan could use tiles of `side` (its predicted peak, with the plan's margin, fits `budget`).
     A probe a plan could not use only costs memory: OpenVINO keeps part of every compiled shape after release,
     which would raise the baseline of the plan that follows."""
-    return current_rss() + SAFETY * CallFit.from_probes(probes).predict(side * side) <= budget
+    return current_rss() + SAFETY * fit.predict(side * side) <= budget
 
 
 def measure_fit(backend: Backend, threads: int | None, budget: int | None = None, use_cache: bool = True) -> CallFit:
@@ -194,15 +238,12 @@ def measure_fit(backend: Backend, threads: int | None, budget: int | None = None
         cached = _cached(backend, threads) if use_cache else None
         if cached is not None:
             return cached
-        probes: list[tuple[int, int]] = []
-        timings: list[tuple[int, float]] = []
-        for side in probe_sides(backend.meta.multiple_of):
-            if probes and budget is not None and not _worth_probing(probes, side, budget):
+        smallest, *larger = probe_sides(backend.meta.multiple_of)
+        fit = CallFit.extended(None, probe(backend, smallest, smallest))
+        for side in larger:
+            if budget is not None and not _worth_probing(fit, side, budget):
                 break
-            pixels, growth, seconds = probe(backend, side, side)
-            probes.append((pixels, growth))
-            timings.append((pixels, seconds))
-        fit = CallFit.from_probes(probes, timings)
+            fit = CallFit.extended(fit, probe(backend, side, side))
         if use_cache:
             _store(backend, threads, fit)
         return fit
@@ -214,7 +255,7 @@ def refine_fit(
     """`fit` plus a probe measured at the planned shape, so a plan beyond the probed sizes is checked by a
     measurement instead of trusted as an extrapolation."""
     with _measure_lock:
-        refined = fit.with_probe(*probe(backend, height, width, batch))
+        refined = CallFit.extended(fit, probe(backend, height, width, batch))
         if use_cache:
             _store(backend, threads, refined)
         return refined
@@ -308,6 +349,14 @@ class Layout:
         """Tiles in one tile row: the most a batch can take."""
         return len(self.grid(tile).xs)
 
+    def call_shapes(self, tile: int | None, batch: int, ensemble: bool = False) -> set[tuple[int, int, int]]:
+        """The (batch, height, width) shapes the backend is called with: full batches and a row's remainder,
+        and with `ensemble` each also turned a quarter (height and width swapped)."""
+        h, w = self.tile_shape(tile)
+        remainder = self.per_row(tile) % batch
+        shapes = {(size, h, w) for size in {batch, remainder} if size}
+        return shapes | {(size, w, h) for size, h, w in shapes} if ensemble else shapes
+
 
 def plan(
     fit: CallFit,
@@ -318,11 +367,14 @@ def plan(
     baseline: int | None = None,
     ladder: Sequence[int] | None = None,
     max_batch: int = 8,
+    ready: Collection[tuple[int, int, int]] = (),
+    ensemble: bool = False,
 ) -> Plan:
     """The fastest tile (then the largest batch) whose predicted peak fits `budget`; `tile` is "auto",
     "none" or a size. Only timed sizes compete: a tile (or the whole image) larger than every probe is not
     chosen by "auto" while a timed one fits. Untimed fits (an engine's manifest) take the largest tile that
-    fits.
+    fits. A tile's time is its calls' warm time plus the startup of each (batch, height, width) call shape
+    the backend does not hold `ready` (compiled by an earlier restore); `ensemble` runs 8 calls per tile.
 
     `ladder` restricts the tile sizes (an engine accepts only its profiles' sizes); a batch holds at most
     one tile row."""
@@ -333,7 +385,11 @@ def plan(
         h, w = layout.tile_shape(side)
         tiles = layout.calls(side, 1)
         per_tile = fit.predict_seconds(h * w)  # a batch costs its tiles' time: batching saves nothing on a CPU
-        seconds = None if per_tile is None or tiles is None else per_tile * tiles
+        seconds = None
+        if per_tile is not None and tiles is not None:
+            new = layout.call_shapes(side, batch, ensemble) - set(ready)
+            calls = tiles * (DIHEDRAL if ensemble else 1)
+            seconds = per_tile * calls + sum(fit.predict_startup(n * y * x) for n, y, x in new)
         held = buffers.at(h, h * w * batch)
         peak = int(base + held + SAFETY * fit.predict(h * w * batch))
         return Plan(side, batch, peak, h * w * batch, (h, w), seconds, held)

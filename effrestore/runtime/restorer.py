@@ -259,6 +259,21 @@ class Restorer:
             self._fit = planner.refine_fit(self.backend, self.threads, fit, height, width, chosen.batch)
             return self._fit
 
+    def _plan(
+        self,
+        fit: planner.CallFit,
+        layout: planner.Layout,
+        buffers: planner.Buffers,
+        budget: int,
+        baseline: int,
+        ladder: tuple[int, ...] | None,
+        max_batch: int,
+    ) -> planner.Plan:
+        """The planner's choice for this restorer's tile setting, with no startup planned for the call shapes
+        the backend already holds ready."""
+        ready = {(n, h, w) for n, _, h, w in self.backend.ready_shapes()}
+        return planner.plan(fit, layout, buffers, budget, self.tile, baseline, ladder, max_batch, ready, self.ensemble)
+
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         """The backend on one batch, or with `ensemble` the mean over its 8 dihedral transforms, each undone
         on the output (one transform at a time: the peak stays that of a single call)."""
@@ -400,12 +415,10 @@ class Restorer:
         ladder = self.backend.tile_sizes()
         max_batch = self.backend.max_batch() or 8
         layout = planner.Layout(ph, pw, self.overlap, m, fitted=ladder is None)
-        chosen = planner.plan(
-            fit, layout, buffers, budget, self.tile, tracker.current(), ladder=ladder, max_batch=max_batch
-        )
+        chosen = self._plan(fit, layout, buffers, budget, tracker.current(), ladder, max_batch)
         while self.mem_budget is not None and ladder is None and chosen.pixels > fit.largest_probe:
             fit = self._measure_planned(fit, chosen)
-            chosen = planner.plan(fit, layout, buffers, budget, self.tile, tracker.current())
+            chosen = self._plan(fit, layout, buffers, budget, tracker.current(), ladder, max_batch)
         overlap = self.overlap if chosen.tile is not None else 0
         grid = layout.grid(chosen.tile)
         rf = self.meta.receptive_field

@@ -222,6 +222,7 @@ def test_debug_shows_the_traceback(folder: Path) -> None:
         lambda entry: {"probes": [[p, float("inf")] for p, _ in entry["probes"]], "timings": entry["timings"]},
         lambda entry: {"probes": [[p, 0] for p, _ in entry["probes"]], "timings": entry["timings"]},
         lambda entry: {"probes": entry["probes"], "timings": [[p, float("nan")] for p, _ in entry["timings"]]},
+        lambda entry: {**entry, "startups": [[p, -1.0] for p, _ in entry["startups"]]},
     ],
 )
 def test_a_corrupt_fit_cache_is_measured_again(folder: Path, corrupt: object) -> None:

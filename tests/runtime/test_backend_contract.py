@@ -51,7 +51,9 @@ def test_a_batch_equals_its_tiles_one_by_one(models_dir: Path, backend_name: str
 def test_release_keeps_it_usable_and_close_ends_it(models_dir: Path, backend_name: str) -> None:
     backend = _open(models_dir, backend_name)
     first = backend.run(_tiles(1))
+    assert _tiles(1).shape in backend.ready_shapes()
     backend.release()
+    assert not backend.ready_shapes()  # the planner charges the next call its startup again
     np.testing.assert_array_equal(backend.run(_tiles(1)), first)
     with backend:
         pass

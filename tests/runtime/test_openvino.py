@@ -251,3 +251,19 @@ def test_compiled_models_are_reused_from_the_disk_cache_which_stays_bounded(
     assert len(files) > len(cached)
     prune_compile_cache(tmp_path / "openvino", limit=files[-1].stat().st_size)
     assert list((tmp_path / "openvino").iterdir()) == [files[-1]]  # the newest is kept, the rest deleted
+
+
+def test_a_restore_plans_the_compile_of_a_new_tile_shape_and_not_of_a_compiled_one(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EFFRESTORE_CACHE_DIR", str(tmp_path))
+    image = np.random.default_rng(0).integers(0, 256, (200, 264, 3), np.uint8)
+    with Restorer.load(models_dir / "glmha.onnx", backend="openvino", threads=2, tile=128) as restorer:
+        restorer.restore(image)
+        first = restorer.last_stats
+        fit = restorer.memory_fit()
+        assert all(seconds > 0 for _, seconds in fit.startups), "a first call compiles: it cannot be free"
+        restorer.restore(image)
+        again = restorer.last_stats
+    height, width = first.tile_shape
+    assert first.planned_seconds - again.planned_seconds == pytest.approx(fit.predict_startup(height * width))

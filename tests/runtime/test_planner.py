@@ -53,3 +53,46 @@ def test_engine_tiles_keep_their_profile_size_and_other_tiles_are_fitted() -> No
     assert fitted.tile_shape(512) == (512, 456) and fixed.tile_shape(512) == (512, 512)
     assert fitted.calls(512, 1) == fixed.calls(512, 1) == 28
     assert fitted.tile_shape(None) == fixed.tile_shape(None) == (1856, 2784)
+
+
+def fit_with_startups() -> planner.CallFit:
+    """The rising-cost fit, with a first call of each new shape costing about a second more (a compile)."""
+    timed = fit_with_rising_cost()
+    startups = [(pixels, 0.8 + pixels / 2**20) for pixels, _ in timed.timings]
+    return planner.CallFit.from_probes(timed.probes, timed.timings, startups)
+
+
+def test_a_new_call_shape_pays_its_startup_once_and_a_ready_one_none() -> None:
+    fit = fit_with_startups()
+    layout = planner.Layout(1024, 1024, 16, 8)
+    cold = planner.plan(fit, layout, planner.Buffers(0, 0), 64 * GIB, 384, baseline=0, max_batch=1)
+    height, width = cold.shape
+    warm_calls = layout.calls(384, 1) * fit.predict_seconds(height * width)
+    assert abs(cold.planned_seconds - warm_calls - fit.predict_startup(height * width)) < 1e-9
+    ready = {(1, height, width)}
+    warm = planner.plan(fit, layout, planner.Buffers(0, 0), 64 * GIB, 384, baseline=0, max_batch=1, ready=ready)
+    assert abs(warm.planned_seconds - warm_calls) < 1e-9
+
+
+def test_an_ensemble_plans_eight_calls_a_tile_and_both_turns_of_a_tile() -> None:
+    fit = fit_with_startups()
+    layout = planner.Layout(1856, 2784, 32, 8)
+    chosen = planner.plan(fit, layout, planner.Buffers(0, 0), 64 * GIB, 512, baseline=0, max_batch=1, ensemble=True)
+    height, width = chosen.shape
+    assert height != width and layout.call_shapes(512, 1, ensemble=True) == {(1, height, width), (1, width, height)}
+    calls = 8 * layout.calls(512, 1) * fit.predict_seconds(height * width)
+    assert abs(chosen.planned_seconds - calls - 2 * fit.predict_startup(height * width)) < 1e-9
+
+
+def test_a_batch_that_does_not_divide_a_tile_row_plans_a_second_shape() -> None:
+    layout = planner.Layout(1024, 1536, 0, 8)
+    assert layout.per_row(512) == 3
+    assert layout.call_shapes(512, 2) == {(2, 512, 512), (1, 512, 512)}
+    assert layout.call_shapes(512, 3) == {(3, 512, 512)}
+
+
+def test_startups_are_interpolated_and_held_flat_past_the_probes() -> None:
+    fit = fit_with_startups()
+    smallest, largest = min(fit.startups), max(fit.startups)
+    assert fit.predict_startup(1) == smallest[1] and fit.predict_startup(largest[0] * 4) == largest[1]
+    assert planner.CallFit.from_probes(fit.probes, fit.timings).predict_startup(4096) == 0.0

@@ -28,6 +28,7 @@ class Backend(abc.ABC):
         self.device = device
         self.model_id = model_id  # content hash: keys the memory-fit cache
         self.closed = False
+        self._ran: set[tuple[int, ...]] = set()  # input shapes run since the last release
 
     @property
     def runtime_version(self) -> str:
@@ -39,9 +40,19 @@ class Backend(abc.ABC):
         shape compiles here, past any compiled-model cache on disk), so the memory it takes is the worst case
         and a timed call measures inference only."""
 
-    def release(self) -> None:  # noqa: B027 (optional hook, nothing to do by default)
+    def release(self) -> None:
         """Frees per-shape state kept for speed (compiled shapes); the next call rebuilds what it needs. The
         planner calls it after calibrating, so the probes' shapes do not count against the budget."""
+        self._ran.clear()
+        self._release()
+
+    def _release(self) -> None:  # noqa: B027 (optional hook, nothing to do by default)
+        """The runtime's own per-shape state freed."""
+
+    def ready_shapes(self) -> frozenset[tuple[int, ...]]:
+        """Input shapes whose next call runs warm, with no startup (compiling, first allocations) to pay:
+        those run since the last release. The planner charges a startup only for the others."""
+        return frozenset(self._ran)
 
     def hand_back_memory(self) -> None:
         """`release`, then the freed heap pages returned to the system: the RSS read next is what is held."""
@@ -106,6 +117,7 @@ class Backend(abc.ABC):
             if failure is None:
                 raise
             raise failure from None
+        self._ran.add(batch.shape)
         s = self.meta.scale
         expected = (batch.shape[0], self.meta.out_channels, batch.shape[2] * s, batch.shape[3] * s)
         if out.shape != expected:

@@ -296,9 +296,14 @@ class OpenVinoBackend(Backend):
         with self._lock:
             self._request(tuple(shape), self.uncached_config)
 
-    def release(self) -> None:
+    def _release(self) -> None:
         with self._lock:
             self._compiled.clear()
+
+    def ready_shapes(self) -> frozenset[tuple[int, ...]]:
+        """The shapes compiled and kept (the oldest are dropped past `KEPT_SHAPES`)."""
+        with self._lock:
+            return frozenset(self._compiled)
 
     def close(self) -> None:
         super().close()

@@ -210,7 +210,7 @@ class TensorRTBackend(Backend):
         if self.runtime_cache is not None:
             self.runtime_cache.save()
 
-    def release(self) -> None:
+    def _release(self) -> None:
         self.save_runtime_cache()
 
     def max_batch(self) -> int:
