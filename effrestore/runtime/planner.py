@@ -35,6 +35,10 @@ REMEASURE = 1.25
 CACHE_VERSION = 5
 DIHEDRAL = 8  # an ensemble's calls per tile: 4 turns, each also flipped
 WARM_CALLS = 3  # a probe's time is the median of this many warm calls: one call can land on a slow moment
+# A restore with this many seconds of backend calls sets the fit's pace alone; a shorter one moves it in
+# proportion (a few seconds of probes are a smaller sample of the machine's speed than a long restore).
+PACE_HORIZON_S = 10.0
+PACE_LIMITS = (0.2, 5.0)  # a restore slowed past these (a suspended process) says nothing about the next one
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class CallFit:
     timings: tuple[tuple[int, float], ...] = ()  # (pixels, measured seconds of a warm call)
     startups: tuple[tuple[int, float], ...] = ()  # (pixels, seconds a new shape's first call adds: its compile)
     remeasured: bool = True  # a rerun measures again (False: numbers the backend knows, e.g. an engine's)
+    pace: float = 1.0  # restores' measured call seconds over what the probes predicted: the machine's speed now
 
     @property
     def largest_probe(self) -> int:
@@ -64,7 +69,7 @@ class CallFit:
         sizes, seconds = zip(*sorted(self.timings), strict=True)
         if pixels > sizes[-1]:
             return None
-        return float(np.interp(pixels, sizes, seconds))
+        return self.pace * float(np.interp(pixels, sizes, seconds))
 
     def predict_startup(self, pixels: int) -> float:
         """Seconds the first call of a shape of `pixels` adds to a warm one (compiling for it, first
@@ -72,17 +77,28 @@ class CallFit:
         if not self.startups:
             return 0.0
         sizes, seconds = zip(*sorted(self.startups), strict=True)
-        return float(np.interp(pixels, sizes, seconds))
+        return self.pace * float(np.interp(pixels, sizes, seconds))
+
+    def paced(self, measured: float, planned: float) -> CallFit:
+        """The fit with its pace moved toward a restore's: `measured` seconds of backend calls where `planned`
+        were predicted. The pace scales every size alike, so it changes predicted times, never which tile
+        is fastest (the probes' relative costs decide that)."""
+        if measured <= 0 or planned <= 0:
+            return self
+        weight = min(1.0, measured / PACE_HORIZON_S)
+        low, high = PACE_LIMITS
+        return dataclasses.replace(self, pace=min(high, max(low, self.pace * (measured / planned) ** weight)))
 
     @classmethod
     def extended(cls, fit: CallFit | None, measured: Probe) -> CallFit:
-        """`fit` (None: nothing probed yet) with one more shape measured."""
+        """`fit` (None: nothing probed yet) with one more shape measured, its pace kept."""
         known = fit or cls(0.0, 0.0, ())
-        return cls.from_probes(
+        extended = cls.from_probes(
             [*known.probes, (measured.pixels, measured.growth)],
             [*known.timings, (measured.pixels, measured.seconds)],
             [*known.startups, (measured.pixels, measured.startup)],
         )
+        return dataclasses.replace(extended, pace=known.pace)
 
     @classmethod
     def from_probes(
@@ -124,7 +140,8 @@ def _parse_fit(entry: dict) -> CallFit:
     )
     if not probes:
         raise BadEntry("a fit needs at least one probe")
-    return CallFit.from_probes(probes, timings, startups)
+    pace = number(entry.get("pace", 1.0), *PACE_LIMITS, "pace")
+    return dataclasses.replace(CallFit.from_probes(probes, timings, startups), pace=pace)
 
 
 FITS = CacheFile("memory-fits.json", _parse_fit)
@@ -147,7 +164,8 @@ def _cached(backend: Backend, threads: int | None) -> CallFit | None:
 
 
 def _store(backend: Backend, threads: int | None, fit: CallFit) -> None:
-    entry = {field: [list(pair) for pair in getattr(fit, field)] for field in ("probes", "timings", "startups")}
+    entry: dict = {field: [list(pair) for pair in getattr(fit, field)] for field in ("probes", "timings", "startups")}
+    entry["pace"] = fit.pace
     FITS.put(_cache_key(backend, threads), entry)
 
 
@@ -247,6 +265,18 @@ def measure_fit(backend: Backend, threads: int | None, budget: int | None = None
         if use_cache:
             _store(backend, threads, fit)
         return fit
+
+
+def record_pace(
+    backend: Backend, threads: int | None, fit: CallFit, measured: float, planned: float, use_cache: bool = True
+) -> CallFit:
+    """`fit` paced by a restore that measured `measured` seconds of backend calls where `planned` were
+    predicted (and cached so), so the next plan predicts at the speed restores run at."""
+    paced = fit.paced(measured, planned)
+    if use_cache and paced is not fit:
+        with _measure_lock:
+            _store(backend, threads, paced)
+    return paced
 
 
 def refine_fit(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ class RestoreStats:
     peak_method: str
     precision: str = "fp32"
     planned_seconds: float | None = None  # predicted time of the backend calls (from the measured fit)
+    engine_seconds: float = 0.0  # measured time of the backend calls (what `planned_seconds` predicts)
     dropped_metadata: tuple[str, ...] = ()  # what the input carried that the output format cannot keep
     tile_shape: tuple[int, int] | None = None  # height × width of the tiles as run (fitted to the image)
 
@@ -85,6 +86,7 @@ class RestoreStats:
             "backend": self.backend,
             "precision": self.precision,
             "planned_seconds": None if self.planned_seconds is None else round(self.planned_seconds, 3),
+            "engine_seconds": round(self.engine_seconds, 3),
             "device": self.device,
             "peak_method": self.peak_method,
             "dropped_metadata": list(self.dropped_metadata),
@@ -147,6 +149,7 @@ class _Job:
     started: float
     scale: int
     strength: float
+    call_seconds: list[float] = field(default_factory=list)  # each backend call's (or ensemble's) time
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
@@ -454,7 +457,7 @@ class Restorer:
             for first in range(0, len(grid.xs), job.chosen.batch):
                 xs = grid.xs[first : first + job.chosen.batch]
                 batch = np.stack([_to_float(band[:, x : x + grid.tile_w]).transpose(2, 0, 1) for x in xs])
-                for x, tile_out in zip(xs, self._run_batch(batch, y, xs[0], grid), strict=True):
+                for x, tile_out in zip(xs, self._run_batch(job, batch, y, xs[0]), strict=True):
                     blender.add(y, x, tile_out)
                 done += len(xs)
                 if progress is not None:
@@ -464,13 +467,16 @@ class Restorer:
             rows = blender.finish_row(next_y)
             yield self._finished(job, y * s, rows)
 
-    def _run_batch(self, batch: np.ndarray, y: int, x: int, grid: TileGrid) -> np.ndarray:
+    def _run_batch(self, job: _Job, batch: np.ndarray, y: int, x: int) -> np.ndarray:
+        grid = job.grid
+        started = time.perf_counter()
         try:
             result = self._infer(batch)
         except Exception as exc:
             raise TileError(f"tile at y={y}, x={x} (size {grid.tile_h}×{grid.tile_w}) failed: {exc}") from exc
         if not np.isfinite(result).all():
             raise TileError(f"tile batch starting at y={y}, x={x} produced NaN/Inf values")
+        job.call_seconds.append(time.perf_counter() - started)
         return result
 
     def _finished(self, job: _Job, start: int, rows: np.ndarray) -> np.ndarray:
@@ -492,7 +498,8 @@ class Restorer:
 
     def _record(self, job: _Job, dropped: tuple[str, ...] = ()) -> None:
         """Keeps the call's stats; a peak above the budget drops the fit that planned it (in memory and in
-        the cache), so the next restore measures again instead of repeating the mistake."""
+        the cache), so the next restore measures again instead of repeating the mistake. Otherwise the fit's
+        pace follows the measured time of the backend calls."""
         chosen = job.chosen
         stats = RestoreStats(
             job.source.height,
@@ -509,14 +516,21 @@ class Restorer:
             job.tracker.method,
             self.backend.precision,
             chosen.planned_seconds,
+            sum(job.call_seconds),
             dropped,
             None if chosen.tile is None else chosen.shape,
         )
         self._local.stats = stats
-        if stats.over_budget and self.backend.known_memory() is None:
-            with self._fit_lock:
+        if self.backend.known_memory() is not None:
+            return
+        with self._fit_lock:
+            if stats.over_budget:
                 self._fit = None
                 planner.forget_fit(self.backend, self.threads)
+            elif self._fit is not None and chosen.planned_seconds:
+                self._fit = planner.record_pace(
+                    self.backend, self.threads, self._fit, stats.engine_seconds, chosen.planned_seconds
+                )
 
 
 def _assemble(shape: tuple[int, ...], dtype: np.dtype, blocks: Iterator[np.ndarray]) -> np.ndarray:

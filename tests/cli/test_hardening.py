@@ -258,7 +258,7 @@ def test_eval_on_a_folder_holding_a_decompression_bomb(folder: Path) -> None:
 def test_nan_in_a_float_tiff_is_the_inputs_fault(folder: Path) -> None:
     pixels = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
     pixels[3, 4, 1] = np.nan
-    tifffile.imwrite(folder / "nan.tif", pixels)
+    tifffile.imwrite(folder / "nan.tif", pixels, photometric="rgb")
     result = cli("run", "nan.tif", "-o", "out.tif", "--model", "id.onnx", cwd=folder)
     assert_user_error(result, "nan.tif", "NaN")
     assert not (folder / "out.tif").exists()

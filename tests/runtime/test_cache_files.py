@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from effrestore.cache_root import cache_root
 from effrestore.runtime.backends.openvino import VERDICTS
 from effrestore.runtime.cache import CacheFile
-from effrestore.runtime.planner import FITS, CallFit
+from effrestore.runtime.planner import FITS, PACE_LIMITS, CallFit
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -29,7 +29,7 @@ numbers = st.one_of(
 plausible_probes = st.lists(st.tuples(st.integers(1, 2**22), st.integers(0, 2**40)).map(list), max_size=4)
 pair_lists = st.one_of(st.lists(st.lists(numbers, min_size=0, max_size=3), max_size=4), numbers)
 fit_entries = st.one_of(
-    st.fixed_dictionaries({"probes": pair_lists, "timings": pair_lists, "startups": pair_lists}),
+    st.fixed_dictionaries({"probes": pair_lists, "timings": pair_lists, "startups": pair_lists, "pace": numbers}),
     st.fixed_dictionaries({"probes": plausible_probes}),
     numbers,
     st.lists(numbers, max_size=3),
@@ -65,6 +65,7 @@ def test_a_fit_entry_reads_as_a_real_measurement_or_as_absent(entry: object) -> 
     for pixels, growth in fit.probes:
         assert 1 <= pixels <= 2**40 and 4 * pixels <= growth <= 2**46
     assert all(math.isfinite(seconds) and seconds >= 0 for _, seconds in (*fit.timings, *fit.startups))
+    assert PACE_LIMITS[0] <= fit.pace <= PACE_LIMITS[1]
     assert math.isfinite(fit.predict(1 << 20)) and fit.predict(1 << 20) >= 0
 
 

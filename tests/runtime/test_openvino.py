@@ -16,7 +16,7 @@ from effrestore.bf16_record import measure_bf16_record, write_bf16_record
 from effrestore.errors import BackendUnavailableError, ConfigError
 from effrestore.export import apply_passes, export_onnx
 from effrestore.metadata import ModelMeta
-from effrestore.runtime import Restorer
+from effrestore.runtime import Restorer, planner
 from effrestore.runtime.backends import open_backend
 from effrestore.runtime.backends.onnxruntime import OnnxRuntimeBackend
 from effrestore.runtime.backends.openvino import (
@@ -68,7 +68,7 @@ import sys
 sys.modules["openvino"] = None
 sys.modules["torch"] = None
 import numpy as np
-from effrestore.runtime import Restorer
+from effrestore.runtime import Restorer, planner
 r = Restorer.load({str(models_dir / "conv.onnx")!r}, tile="none")
 r.restore(np.zeros((16, 16, 3), np.uint8))
 print(r.last_stats.backend, r.last_stats.precision)
@@ -259,11 +259,18 @@ def test_a_restore_plans_the_compile_of_a_new_tile_shape_and_not_of_a_compiled_o
     monkeypatch.setenv("EFFRESTORE_CACHE_DIR", str(tmp_path))
     image = np.random.default_rng(0).integers(0, 256, (200, 264, 3), np.uint8)
     with Restorer.load(models_dir / "glmha.onnx", backend="openvino", threads=2, tile=128) as restorer:
+        probed = restorer.memory_fit()
+        assert all(seconds > 0 for _, seconds in probed.startups), "a first call compiles: it cannot be free"
         restorer.restore(image)
         first = restorer.last_stats
-        fit = restorer.memory_fit()
-        assert all(seconds > 0 for _, seconds in fit.startups), "a first call compiles: it cannot be free"
+        paced = restorer.memory_fit()
         restorer.restore(image)
         again = restorer.last_stats
+    assert 0 < first.engine_seconds < first.seconds
+    weight = min(1.0, first.engine_seconds / planner.PACE_HORIZON_S)
+    assert paced.pace == pytest.approx((first.engine_seconds / first.planned_seconds) ** weight)
     height, width = first.tile_shape
-    assert first.planned_seconds - again.planned_seconds == pytest.approx(fit.predict_startup(height * width))
+    warm_calls = first.tiles * paced.predict_seconds(height * width)
+    assert again.planned_seconds == pytest.approx(warm_calls), "the compiled shape pays no startup again"
+    with Restorer.load(models_dir / "glmha.onnx", backend="openvino", threads=2, tile=128) as reopened:
+        assert reopened.memory_fit().pace != probed.pace, "the pace is cached for the next process"

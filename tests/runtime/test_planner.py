@@ -96,3 +96,18 @@ def test_startups_are_interpolated_and_held_flat_past_the_probes() -> None:
     smallest, largest = min(fit.startups), max(fit.startups)
     assert fit.predict_startup(1) == smallest[1] and fit.predict_startup(largest[0] * 4) == largest[1]
     assert planner.CallFit.from_probes(fit.probes, fit.timings).predict_startup(4096) == 0.0
+
+
+def test_the_pace_follows_restores_in_proportion_to_their_length_and_keeps_the_tile() -> None:
+    fit = fit_with_startups()
+    long_slow = fit.paced(measured=2 * planner.PACE_HORIZON_S, planned=planner.PACE_HORIZON_S)
+    assert long_slow.pace == 2.0
+    short_slow = fit.paced(measured=planner.PACE_HORIZON_S / 4, planned=planner.PACE_HORIZON_S / 8)
+    assert 1.0 < short_slow.pace < 2.0  # a short restore is a small sample: it moves the pace part way
+    assert fit.paced(measured=1e6, planned=1.0).pace == planner.PACE_LIMITS[1]
+    layout = planner.Layout(2048, 2048, 16, 8)
+    plans = [planner.plan(f, layout, planner.Buffers(0, 0), 64 * GIB, "auto", baseline=0) for f in (fit, long_slow)]
+    assert plans[0].tile == plans[1].tile
+    assert abs(plans[1].planned_seconds - 2 * plans[0].planned_seconds) < 1e-9
+    probe = planner.Probe(4096, 4 * 2**20, 0.01, 0.5)
+    assert planner.CallFit.extended(long_slow, probe).pace == 2.0  # a new probe keeps what restores measured
