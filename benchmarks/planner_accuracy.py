@@ -58,12 +58,12 @@ def main() -> None:
             if "error" in warm:
                 print(f"| {label} | {budget or 'default'} | failed: {warm['error']} | | | | | | |", flush=True)
                 continue
-            tiles = warm["tiling"]
+            tiles, peak = warm["tiling"], format_bytes(warm["measured_peak_bytes"])
             planned, measured = warm["planned_seconds"], warm["seconds"]
             ratio = f"{measured / planned:.2f}" if planned else "–"
             print(
                 f"| {label} | {budget or 'default'} | {tiles} | {cold['seconds']:.1f} | {planned or 0:.1f} | "
-                f"{warm['engine_seconds']:.1f} | {measured:.1f} | {ratio} | {format_bytes(warm['measured_peak_bytes'])} |",
+                f"{warm['engine_seconds']:.1f} | {measured:.1f} | {ratio} | {peak} |",
                 flush=True,
             )
 
