@@ -3,7 +3,8 @@ caches the fit per (model hash, backend, precision, device, threads), and picks,
 predicted peak fits the budget, the one with the least predicted time.
 
 Time matters as well as memory: larger tiles waste less on overlap, but on a CPU the cost per pixel rises
-above a few hundred pixels a side (caches), so the largest tile that fits is not always the fastest.
+above a few hundred pixels a side (caches), so the largest tile that fits is not always the fastest. A plan's
+time is its calls' warm time plus a startup (a compile) per new call shape, at the pace restores measured.
 """
 
 from __future__ import annotations
