@@ -170,6 +170,7 @@ class _Checker:
         return values
 
     def key(self, data: dict, key: str, expected: type | tuple[type, ...], prefix: str = "") -> Any:
+        self.kind(data, dict, prefix.rstrip(".") or "the manifest")  # an entry of a list may be anything
         if key not in data:
             raise EngineError(f"{self.source}: missing {prefix}{key!r}; the manifest is incomplete or not effrestore's")
         self.kind(data[key], expected, f"{prefix}{key}")
