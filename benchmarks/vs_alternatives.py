@@ -208,12 +208,12 @@ def main() -> None:
     print()
     print("| image | method | precision | tiles | seconds | MP/s | peak RSS | PSNR vs clean | Δ whole |")
     print("|---|---|---|---|---|---|---|---|---|")
+    crop = args.out / "calibration-crop.npy"
+    np.save(crop, noisy_pair(256, 256)[1])
+    for method, source in {(method, source) for _, method, source, _ in runs if method not in PLAIN_SCRIPTS}:
+        measure(method, source, crop, args.out / "calibration-out.npy", args.threads, cache=cache)
     for size in args.sizes.split(","):
         width, height, clean, noisy_path = noisy_mosaic(size, args.out)
-        crop = args.out / "calibration-crop.npy"
-        np.save(crop, np.load(noisy_path)[:256, :256])
-        for method, source in {(method, source) for _, method, source, _ in runs if method not in PLAIN_SCRIPTS}:
-            measure(method, source, crop, args.out / "calibration-out.npy", args.threads, cache=cache)
         attempts: list[list[dict]] = [[] for _ in runs]
         for _ in range(args.repeats):  # rounds interleave the methods, so a slow spell hits them all alike
             for index, (_, method, source, options) in enumerate(runs):
